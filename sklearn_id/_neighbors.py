@@ -1,0 +1,522 @@
+"""Exact nearest-neighbour distances: the one place where distances are computed.
+
+The search is exact in float64 but spends almost all of its time in float32
+matrix products. Squared distances are first approximated by one float32
+product of the centred, rescaled data with an augmented copy of itself
+(``[c_i, |c_i|^2, 1] . [-2 c_j, 1, |c_j|^2]``), tile by tile, so memory stays
+``O(block_size * n_samples)``. A deterministic rounding-error bound tells, for
+each row, which entries could still belong to its ``n_neighbors`` nearest; only
+those candidates are refined with an exact float64 difference of the original
+rows. The result therefore equals a float64 brute force, whatever the data's
+offset, scale or rotation.
+
+On the CPU the distance matrix is treated as symmetric: each off-diagonal tile
+is computed once and serves both its rows and its columns. Each row keeps a
+running upper bound on its ``n_neighbors``-th distance, so a tile only costs a
+comparison per entry, never a selection over a whole row.
+"""
+
+import math
+import warnings
+
+import numpy as np
+
+__all__ = [
+    "DuplicatePointsWarning",
+    "distinct_neighbors",
+    "kneighbors",
+    "kneighbors_precomputed",
+    "resolve_device",
+]
+
+_UNIT_ROUNDOFF_32 = 2.0**-24
+_TINY_32 = float(np.finfo(np.float32).tiny)
+_DEFAULT_BLOCK_SIZE = 2048
+# Columns of a first tile that seed each row's threshold.
+_SEED_COLUMNS = 256
+# Pairs refined per chunk: bounds the float64 difference buffer to ~32 MB.
+_REFINE_BUFFER_ENTRIES = 1 << 22
+
+
+def resolve_device(device):
+    """Return ``"cpu"`` or a CUDA device string for a ``device`` parameter.
+
+    ``"auto"`` picks CUDA only when an NVIDIA driver is present and torch sees
+    a device, so CPU-only machines never pay for importing torch.
+
+    Parameters
+    ----------
+    device : str
+        ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+
+    Returns
+    -------
+    device : str
+        The device the work will run on.
+    """
+    if device == "cpu":
+        return "cpu"
+    if device == "auto":
+        if not _nvidia_driver_present():
+            return "cpu"
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    import torch
+
+    if not torch.cuda.is_available():
+        raise ValueError(
+            f"device={device!r} was requested but torch sees no CUDA device; "
+            "use device='cpu' or device='auto'."
+        )
+    return device
+
+
+def _nvidia_driver_present():
+    """Whether this machine has an NVIDIA driver loaded (no torch import)."""
+    import os
+
+    return os.path.exists("/proc/driver/nvidia/version") or os.path.exists("/dev/nvidiactl")
+
+
+def kneighbors(X, n_neighbors, *, Y=None, device="cpu", block_size=None):
+    """Exact Euclidean distances to the ``n_neighbors`` nearest neighbours.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        Query points (float32 or float64).
+    n_neighbors : int
+        Number of neighbours per query point.
+    Y : ndarray of shape (n_reference, n_features), default=None
+        Reference points. When None, the neighbours of each row of ``X`` are
+        searched among the other rows of ``X`` (the point itself excluded).
+    device : str, default="cpu"
+        ``"cpu"`` (numpy and BLAS, no torch import) or a CUDA device string.
+    block_size : int, default=None
+        Rows per tile; None picks a size that keeps BLAS efficient.
+
+    Returns
+    -------
+    distances : ndarray of shape (n_samples, n_neighbors), float64
+        Distances in ascending order; ties are broken by the lower index.
+    indices : ndarray of shape (n_samples, n_neighbors), int64
+        Row indices (into ``Y``, or ``X`` when ``Y`` is None) of the neighbours.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_id._neighbors import kneighbors
+    >>> X = np.array([[0.0], [1.0], [3.0], [7.0]])
+    >>> distances, indices = kneighbors(X, 2)
+    >>> distances
+    array([[1., 3.],
+           [1., 2.],
+           [2., 3.],
+           [4., 6.]])
+    >>> indices
+    array([[1, 2],
+           [0, 2],
+           [1, 0],
+           [2, 1]])
+    """
+    X = np.asarray(X)
+    reference = X if Y is None else np.asarray(Y)
+    n_reference = reference.shape[0] - (1 if Y is None else 0)
+    if n_neighbors > n_reference:
+        raise ValueError(
+            f"n_neighbors={n_neighbors} neighbours were asked for, but only "
+            f"{n_reference} reference points are available; use fewer neighbours "
+            "or more points."
+        )
+    block_size = _DEFAULT_BLOCK_SIZE if block_size is None else block_size
+    if device != "cpu":
+        from sklearn_id._neighbors_torch import kneighbors_torch
+
+        return kneighbors_torch(X, n_neighbors, Y=Y, device=device, block_size=block_size)
+    return _kneighbors_cpu(X, n_neighbors, Y=Y, block_size=block_size)
+
+
+def kneighbors_precomputed(distances, n_neighbors):
+    """Nearest neighbours read off a square distance matrix (self excluded).
+
+    Parameters
+    ----------
+    distances : ndarray of shape (n_samples, n_samples)
+        Symmetric distances with zeros on the diagonal.
+    n_neighbors : int
+        Number of neighbours per point.
+
+    Returns
+    -------
+    distances : ndarray of shape (n_samples, n_neighbors), float64
+    indices : ndarray of shape (n_samples, n_neighbors), int64
+    """
+    n_samples = distances.shape[0]
+    masked = np.array(distances, dtype=np.float64)
+    np.fill_diagonal(masked, np.inf)
+    indices = np.argpartition(masked, n_neighbors - 1, axis=1)[:, :n_neighbors]
+    rows = np.repeat(np.arange(n_samples), n_neighbors)
+    return _select_nearest(rows, indices.ravel(), masked[rows, indices.ravel()], n_samples, n_neighbors)
+
+
+def rounding_bound_factor(n_features):
+    """Relative error bound of one augmented float32 dot product of length ``n_features + 2``.
+
+    The approximate squared distance ``a_ij`` of centred, float32-rounded rows
+    ``c_i``, ``c_j`` satisfies ``|a_ij - d_ij| <= gamma * (|c_i|^2 + |c_j|^2)``
+    with ``gamma`` returned here: the accumulation error of the dot product
+    (``(n_features + 2) u`` on terms whose absolute sum is at most
+    ``2 (|c_i|^2 + |c_j|^2)``), plus the rounding of the inputs and of the norms
+    to float32 (``5 u``), with a margin for second-order terms.
+
+    Parameters
+    ----------
+    n_features : int
+
+    Returns
+    -------
+    gamma : float
+    """
+    return (2.0 * (n_features + 2) + 8.0) * _UNIT_ROUNDOFF_32 * 1.01
+
+
+def centred_float32(X, Y=None):
+    """Float32 copies of ``X`` (and ``Y``) centred on the reference mean and rescaled.
+
+    The centring removes the offset that makes the Gram-matrix formula cancel;
+    the rescaling to unit maximum norm keeps squared norms far from float32's
+    overflow and underflow.
+
+    Returns
+    -------
+    X32 : ndarray of shape (n_samples, n_features), float32
+    Y32 : ndarray or None
+    """
+    reference = X if Y is None else Y
+    mean = reference.mean(axis=0, dtype=np.float64)
+
+    def _centred(A):
+        out = np.empty(A.shape, dtype=np.float32)
+        step = max(1, _REFINE_BUFFER_ENTRIES // max(1, A.shape[1]))
+        for start in range(0, A.shape[0], step):
+            np.subtract(A[start : start + step], mean, out=out[start : start + step], casting="same_kind", dtype=np.float64)
+        return out
+
+    X32 = _centred(X)
+    Y32 = None if Y is None else _centred(Y)
+    scale = max(_max_norm(X32), 0.0 if Y32 is None else _max_norm(Y32))
+    if scale > 0:
+        X32 *= np.float32(1.0 / scale)
+        if Y32 is not None:
+            Y32 *= np.float32(1.0 / scale)
+    return X32, Y32
+
+
+def _max_norm(A):
+    return float(np.sqrt(np.einsum("ij,ij->i", A, A, dtype=np.float64).max(initial=0.0)))
+
+
+def _balanced_blocks(n_rows, block_size, min_size):
+    """Contiguous ``(start, stop)`` blocks of near-equal size, each at least ``min_size`` rows."""
+    n_blocks = max(1, min(math.ceil(n_rows / block_size), n_rows // max(min_size, 1)))
+    bounds = np.linspace(0, n_rows, n_blocks + 1).round().astype(np.int64)
+    return list(zip(bounds[:-1], bounds[1:]))
+
+
+class _RunningBounds:
+    """Per-row upper bounds on the ``k`` nearest squared distances, and the candidates.
+
+    ``best[i]`` holds the ``k`` smallest upper bounds ``a_ij + gamma (n_i + n_j)``
+    seen for row ``i``; its last column bounds the true ``k``-th squared
+    distance from above. Any column that may still be among the ``k`` nearest
+    has ``a_ij <= threshold[i]``; such entries are kept as candidates.
+    """
+
+    def __init__(self, norms_query, norms_reference, k, gamma, n_features):
+        self.norms_query = norms_query.astype(np.float64)
+        self.norms_reference = norms_reference.astype(np.float64)
+        self.k = k
+        self.gamma = gamma
+        # Subnormal float32 products lose relative precision: an absolute floor.
+        self.floor = 4.0 * (n_features + 2) * _TINY_32
+        n_rows = norms_query.shape[0]
+        self.best = np.full((n_rows, k), np.inf)
+        self.threshold = np.full(n_rows, np.inf, dtype=np.float32)
+        self._rows, self._cols, self._approx = [], [], []
+        self._n_stored = 0
+
+    def add(self, rows, cols, approx):
+        """Record candidate entries (global row, global column, float32 approximation)."""
+        if rows.size == 0:
+            return
+        self._rows.append(rows)
+        self._cols.append(cols)
+        self._approx.append(approx)
+        self._n_stored += rows.size
+        upper = approx + self.gamma * (self.norms_query[rows] + self.norms_reference[cols])
+        self._merge_best(rows, upper)
+        if self._n_stored > 8 * self.k * self.best.shape[0] + (1 << 20):
+            self._prune()
+
+    def _merge_best(self, rows, upper):
+        order = np.lexsort((upper, rows))
+        rows, upper = rows[order], upper[order]
+        starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+        rank = np.arange(rows.size) - np.repeat(starts, np.diff(np.r_[starts, rows.size]))
+        keep = rank < self.k
+        touched = rows[starts]
+        incoming = np.full((touched.size, self.k), np.inf)
+        incoming[np.searchsorted(touched, rows[keep]), rank[keep]] = upper[keep]
+        merged = np.sort(np.concatenate([self.best[touched], incoming], axis=1), axis=1)
+        self.best[touched] = merged[:, : self.k]
+        self._update_threshold(touched)
+
+    def _update_threshold(self, rows):
+        self.set_threshold(rows, self.best[rows, -1])
+
+    def set_threshold(self, rows, kth):
+        """Threshold of ``rows`` given an upper bound ``kth`` on their k-th squared distance."""
+        norm = self.norms_query[rows]
+        # A column j within the k-th distance satisfies |c_j| <= |c_i| + sqrt(kth),
+        # which bounds its error by gamma * (n_i + (sqrt(n_i) + sqrt(kth))^2).
+        slack = self.gamma * (norm + (np.sqrt(norm) + np.sqrt(kth)) ** 2) + self.floor
+        threshold = (kth + slack) * (1.0 + 4 * _UNIT_ROUNDOFF_32)
+        self.threshold[rows] = threshold.astype(np.float32)
+
+    def _prune(self):
+        rows, cols, approx = self.candidates()
+        self._rows, self._cols, self._approx = [rows], [cols], [approx]
+        self._n_stored = rows.size
+
+    def candidates(self):
+        """The stored entries still under their row's threshold."""
+        rows = np.concatenate(self._rows)
+        cols = np.concatenate(self._cols)
+        approx = np.concatenate(self._approx)
+        keep = approx <= self.threshold[rows]
+        return rows[keep], cols[keep], approx[keep]
+
+
+def _augment(C):
+    """``[c, |c|^2, 1]`` rows (left factor) and their squared norms."""
+    norms = np.einsum("ij,ij->i", C, C, dtype=np.float64)
+    left = np.empty((C.shape[0], C.shape[1] + 2), dtype=np.float32)
+    left[:, :-2] = C
+    left[:, -2] = norms
+    left[:, -1] = 1.0
+    return left, left[:, -2].copy()
+
+
+def _right_factor(left_block):
+    """``[-2 c, 1, |c|^2]`` rows matching :func:`_augment`'s left factor."""
+    right = np.empty_like(left_block)
+    np.multiply(left_block[:, :-2], np.float32(-2.0), out=right[:, :-2])
+    right[:, -2] = 1.0
+    right[:, -1] = left_block[:, -2]
+    return right
+
+
+def _kneighbors_cpu(X, n_neighbors, *, Y, block_size):
+    symmetric = Y is None
+    X32, Y32 = centred_float32(X, Y)
+    left_query, norms_query = _augment(X32)
+    del X32
+    if symmetric:
+        left_reference, norms_reference = left_query, norms_query
+    else:
+        left_reference, norms_reference = _augment(Y32)
+        del Y32
+    n_features = X.shape[1]
+    bounds = _RunningBounds(
+        norms_query, norms_reference, n_neighbors, rounding_bound_factor(n_features), n_features
+    )
+    query_blocks = _balanced_blocks(left_query.shape[0], block_size, n_neighbors + 1)
+    reference_blocks = (
+        query_blocks
+        if symmetric
+        else _balanced_blocks(left_reference.shape[0], block_size, n_neighbors)
+    )
+    if symmetric:
+        _search_symmetric(left_query, query_blocks, bounds)
+    else:
+        _search_cross(left_query, left_reference, query_blocks, reference_blocks, bounds)
+    rows, cols, _ = bounds.candidates()
+    reference = X if symmetric else Y
+    squared = _exact_squared_distances(X, reference, rows, cols)
+    return _select_nearest(rows, cols, squared, X.shape[0], n_neighbors, squared=True)
+
+
+def _search_symmetric(left, blocks, bounds):
+    """Visit the upper triangle of tiles; each off-diagonal tile serves rows and columns."""
+    rights = [_right_factor(left[start:stop]) for start, stop in blocks]
+    # Diagonal tiles first: they give every row a finite threshold to start with.
+    for (start, stop), right in zip(blocks, rights):
+        approx = left[start:stop] @ right.T
+        np.fill_diagonal(approx, np.inf)
+        _seed_thresholds(approx, start, start, bounds)
+    for j, (col_start, col_stop) in enumerate(blocks):
+        for row_start, row_stop in blocks[:j]:
+            approx = left[row_start:row_stop] @ rights[j].T
+            _collect(approx, row_start, col_start, bounds)
+            _collect(approx, row_start, col_start, bounds, by_column=True)
+
+
+def _search_cross(left_query, left_reference, query_blocks, reference_blocks, bounds):
+    for col_index, (col_start, col_stop) in enumerate(reference_blocks):
+        right = _right_factor(left_reference[col_start:col_stop])
+        for row_start, row_stop in query_blocks:
+            approx = left_query[row_start:row_stop] @ right.T
+            if col_index == 0:
+                _seed_thresholds(approx, row_start, col_start, bounds)
+            else:
+                _collect(approx, row_start, col_start, bounds)
+
+
+def _seed_thresholds(approx, row_start, col_start, bounds):
+    """First tile of a row block: a few of its columns give each row a finite threshold.
+
+    The bound from ``_SEED_COLUMNS`` columns is loose, but collecting the
+    whole tile under it, then merging, leaves each row with the tile's true
+    ``k`` best: as tight as a selection over the whole tile, at a fraction of
+    its cost.
+    """
+    k = bounds.k
+    n_seed = min(approx.shape[1], max(_SEED_COLUMNS, 2 * k + 1))
+    seed = approx[:, :n_seed]
+    local_rows = np.arange(approx.shape[0])
+    part = np.argpartition(seed, k - 1, axis=1)[:, :k]
+    upper = seed[local_rows[:, None], part] + bounds.gamma * (
+        bounds.norms_query[local_rows + row_start][:, None]
+        + bounds.norms_reference[part + col_start]
+    )
+    bounds.set_threshold(local_rows + row_start, upper.max(axis=1))
+    _collect(approx, row_start, col_start, bounds)
+
+
+def _collect(approx, row_start, col_start, bounds, *, by_column=False):
+    """Keep the tile's entries under their row's threshold.
+
+    A min-reduction first finds the few rows with any entry under threshold;
+    only those are compared entry by entry. With ``by_column``, the tile is
+    read transposed: its columns are the query rows (the symmetric search's
+    second use of a tile).
+    """
+    if by_column:
+        threshold = bounds.threshold[col_start : col_start + approx.shape[1]]
+        hit = np.flatnonzero(approx.min(axis=0) <= threshold)
+        cols, rows = np.nonzero(approx[:, hit] <= threshold[hit])
+        values = approx[cols, hit[rows]]
+        bounds.add(hit[rows] + col_start, cols + row_start, values)
+    else:
+        threshold = bounds.threshold[row_start : row_start + approx.shape[0]]
+        hit = np.flatnonzero(approx.min(axis=1) <= threshold)
+        rows, cols = np.nonzero(approx[hit] <= threshold[hit, None])
+        bounds.add(hit[rows] + row_start, cols + col_start, approx[hit[rows], cols])
+
+
+def _exact_squared_distances(X, reference, rows, cols):
+    """Float64 squared distances of the pairs ``(X[rows], reference[cols])``, in chunks."""
+    squared = np.empty(rows.size, dtype=np.float64)
+    step = max(1, _REFINE_BUFFER_ENTRIES // max(1, X.shape[1]))
+    for start in range(0, rows.size, step):
+        chunk = slice(start, start + step)
+        diff = X[rows[chunk]].astype(np.float64, copy=False)
+        diff -= reference[cols[chunk]]
+        squared[chunk] = np.einsum("ij,ij->i", diff, diff)
+    return squared
+
+
+def _select_nearest(rows, cols, values, n_rows, k, *, squared=False):
+    """Per row, the ``k`` entries with the smallest value (ties: lower column)."""
+    order = np.lexsort((cols, values, rows))
+    rows, cols, values = rows[order], cols[order], values[order]
+    starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+    counts = np.diff(np.r_[starts, rows.size])
+    if starts.size != n_rows or counts.min() < k:
+        raise RuntimeError("neighbour search lost candidates; please report this as a bug")
+    take = (starts[:, None] + np.arange(k)).ravel()
+    distances = values[take].reshape(n_rows, k)
+    if squared:
+        distances = np.sqrt(distances)
+    return distances, cols[take].reshape(n_rows, k).astype(np.int64)
+
+
+class DuplicatePointsWarning(UserWarning):
+    """Warning raised when exact duplicate rows are collapsed before estimation."""
+
+
+def distinct_neighbors(X, n_neighbors, *, metric="euclidean", device="cpu"):
+    """Neighbours of the distinct points of ``X``, duplicates collapsed.
+
+    Exact duplicates have a first-neighbour distance of exactly zero, so the
+    search runs once on all rows; only when it finds zeros are the duplicates
+    collapsed (first occurrence kept) and the search repeated on the distinct
+    rows, with a :class:`DuplicatePointsWarning` that gives their number.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features) or (n_samples, n_samples)
+        Data, or a square distance matrix when ``metric="precomputed"``.
+    n_neighbors : int
+    metric : {"euclidean", "precomputed"}
+    device : str
+
+    Returns
+    -------
+    distances : ndarray of shape (n_distinct, n_neighbors)
+    indices : ndarray of shape (n_distinct, n_neighbors)
+        Indices into the distinct points.
+    distinct : ndarray of shape (n_distinct,)
+        Row indices of ``X`` kept, in increasing order.
+    """
+    n_samples = X.shape[0]
+    if metric == "precomputed":
+        distinct = np.flatnonzero(~np.triu(X == 0, 1).any(axis=0))
+    else:
+        if n_neighbors < n_samples:
+            distances, indices = kneighbors(X, n_neighbors, device=device)
+            if distances[:, 0].min() > 0:
+                return distances, indices, np.arange(n_samples)
+        distinct = _first_occurrences(X)
+    n_distinct = distinct.size
+    if n_distinct < n_samples:
+        warnings.warn(
+            f"{n_samples - n_distinct} exact duplicate rows were collapsed: the "
+            f"estimate uses the {n_distinct} distinct points.",
+            DuplicatePointsWarning,
+            stacklevel=3,
+        )
+    if n_distinct == 1:
+        raise ValueError(
+            f"All {n_samples} points are identical: their intrinsic dimension is "
+            "undefined. Check the input data."
+        )
+    if n_distinct <= n_neighbors:
+        raise ValueError(
+            f"Only {n_distinct} distinct points were found, but at least "
+            f"{n_neighbors + 1} are needed to find {n_neighbors} neighbours of each; "
+            "provide more distinct points."
+        )
+    if metric == "precomputed":
+        square = X if n_distinct == n_samples else X[np.ix_(distinct, distinct)]
+        distances, indices = kneighbors_precomputed(square, n_neighbors)
+    else:
+        distances, indices = kneighbors(X[distinct], n_neighbors, device=device)
+    return distances, indices, distinct
+
+
+def _first_occurrences(X):
+    """Indices of the first occurrence of each distinct row (``-0.0 == 0.0``)."""
+    seen = set()
+    keep = []
+    step = max(1, _REFINE_BUFFER_ENTRIES // max(1, X.shape[1]))
+    for start in range(0, X.shape[0], step):
+        # Adding 0.0 maps -0.0 to 0.0, so rows equal in value hash alike.
+        chunk = np.asarray(X[start : start + step], dtype=np.float64) + 0.0
+        for offset, row in enumerate(chunk):
+            key = row.tobytes()
+            if key not in seen:
+                seen.add(key)
+                keep.append(start + offset)
+    return np.asarray(keep, dtype=np.int64)
