@@ -122,8 +122,10 @@ def twonn_mle(mu, discard_fraction=0.0):
     --------
     >>> import numpy as np
     >>> from sklearn_id import twonn_mle
-    >>> twonn_mle(np.exp([0.5, 0.25, 0.25]))
-    2.0
+    >>> rng = np.random.default_rng(0)
+    >>> mu = rng.pareto(4.0, size=20_000) + 1   # exact TwoNN law for d = 4
+    >>> round(twonn_mle(mu), 1)
+    4.0
     """
     log_mu = _sorted_log_ratios(mu)
     n_kept = _n_kept(log_mu.size, discard_fraction)

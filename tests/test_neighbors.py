@@ -1,0 +1,137 @@
+"""Exact neighbour search: equal to a float64 brute force, whatever the data's placement."""
+
+import numpy as np
+import pytest
+from scipy.spatial.distance import cdist
+
+from sklearn_id._neighbors import (
+    DuplicatePointsWarning,
+    distinct_neighbors,
+    kneighbors,
+    kneighbors_precomputed,
+)
+from sklearn_id._neighbors_torch import kneighbors_torch
+
+
+def brute_force(X, k, Y=None):
+    """Float64 distances from explicit differences (scipy), self excluded when ``Y`` is None."""
+    D = cdist(X, X if Y is None else Y)
+    if Y is None:
+        np.fill_diagonal(D, np.inf)
+    order = np.argsort(D, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(D, order, axis=1), order
+
+
+@pytest.mark.parametrize(
+    "offset, scale", [(0.0, 1.0), (1e4, 1.0), (0.0, 1e-6), (1e4, 1e-3), (0.0, 1e12)]
+)
+@pytest.mark.parametrize("k", [1, 2, 7])
+def test_matches_float64_brute_force(curved_data, offset, scale, k):
+    X = curved_data * scale + offset
+    distances, indices = kneighbors(X, k, block_size=400)
+    expected_distances, expected_indices = brute_force(X, k)
+    np.testing.assert_allclose(distances, expected_distances, rtol=1e-12)
+    np.testing.assert_array_equal(indices, expected_indices)
+
+
+def test_rotation_changes_nothing(curved_data, random_rotation):
+    rotated = curved_data @ random_rotation(curved_data.shape[1]) + 1e4
+    distances, indices = kneighbors(curved_data, 2)
+    rotated_distances, rotated_indices = kneighbors(rotated, 2)
+    np.testing.assert_allclose(rotated_distances, distances, rtol=1e-9)
+    np.testing.assert_array_equal(rotated_indices, indices)
+
+
+def test_float32_gram_shortcut_would_fail_where_we_do_not(curved_data):
+    # The naive float32 |x|^2 + |y|^2 - 2xy on data far from the origin: the
+    # reason for the exact refinement. Its error dwarfs the distances.
+    X = curved_data + 1e4
+    X32 = X.astype(np.float32)
+    norms = (X32 * X32).sum(1)
+    naive = norms[:20, None] + norms[None, :] - 2 * X32[:20] @ X32.T
+    exact = cdist(X[:20], X) ** 2
+    assert np.abs(naive - exact).max() > exact[exact > 0].min()
+    distances, _ = kneighbors(X, 2)
+    np.testing.assert_allclose(distances, brute_force(X, 2)[0], rtol=1e-12)
+
+
+def test_cross_search_against_reference_points(curved_data, rng):
+    queries = rng.normal(size=(50, curved_data.shape[1])) * 0.5 + 3e3
+    reference = curved_data + 3e3
+    distances, indices = kneighbors(queries, 20, Y=reference, block_size=300)
+    expected_distances, expected_indices = brute_force(queries, 20, reference)
+    np.testing.assert_allclose(distances, expected_distances, rtol=1e-12)
+    np.testing.assert_array_equal(indices, expected_indices)
+
+
+def test_ties_break_on_the_lower_index():
+    grid = np.array([[0.0], [1.0], [2.0], [3.0], [4.0]])
+    distances, indices = kneighbors(grid, 2)
+    np.testing.assert_array_equal(indices, [[1, 2], [0, 2], [1, 3], [2, 4], [3, 2]])
+    np.testing.assert_array_equal(distances, [[1, 2], [1, 1], [1, 1], [1, 1], [1, 2]])
+
+
+def test_one_block_and_many_blocks_agree(curved_data):
+    single = kneighbors(curved_data, 3, block_size=10_000)
+    many = kneighbors(curved_data, 3, block_size=64)
+    np.testing.assert_array_equal(single[1], many[1])
+    np.testing.assert_array_equal(single[0], many[0])
+
+
+def test_torch_path_matches_numpy_path(curved_data):
+    # The CUDA code path, run by torch on the CPU: same candidates, same result.
+    X = curved_data + 1e4
+    distances, indices = kneighbors(X, 3)
+    torch_distances, torch_indices = kneighbors_torch(X, 3, device="cpu", block_size=500)
+    np.testing.assert_allclose(torch_distances, distances, rtol=1e-12)
+    np.testing.assert_array_equal(torch_indices, indices)
+    queries = X[:40] + 0.01
+    np.testing.assert_array_equal(
+        kneighbors_torch(queries, 5, Y=X, device="cpu")[1], kneighbors(queries, 5, Y=X)[1]
+    )
+
+
+@pytest.mark.cuda
+def test_cuda_path_matches_numpy_path(curved_data):
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    X = curved_data + 1e4
+    distances, indices = kneighbors(X, 3, device="cuda")
+    np.testing.assert_allclose(distances, brute_force(X, 3)[0], rtol=1e-12)
+
+
+def test_precomputed_matches_coordinates(curved_data):
+    D = cdist(curved_data, curved_data)
+    distances, indices = kneighbors_precomputed(D, 4)
+    expected_distances, expected_indices = brute_force(curved_data, 4)
+    np.testing.assert_array_equal(distances, expected_distances)
+    np.testing.assert_array_equal(indices, expected_indices)
+
+
+def test_too_many_neighbours_is_an_error():
+    with pytest.raises(ValueError, match="only 2 reference points"):
+        kneighbors(np.eye(3), 3)
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "precomputed"])
+def test_duplicates_are_collapsed_with_a_warning(curved_data, metric):
+    X = np.vstack([curved_data[:300], curved_data[[5, 0, 5]]])
+    data = cdist(X, X) if metric == "precomputed" else X
+    with pytest.warns(DuplicatePointsWarning, match="3 exact duplicate rows"):
+        distances, indices, distinct = distinct_neighbors(data, 2, metric=metric)
+    np.testing.assert_array_equal(distinct, np.arange(300))
+    np.testing.assert_allclose(distances, brute_force(curved_data[:300], 2)[0], rtol=1e-12)
+
+
+def test_negative_zero_counts_as_a_duplicate():
+    X = np.array([[0.0, 1.0], [-0.0, 1.0], [2.0, 0.0], [5.0, 5.0]])
+    with pytest.warns(DuplicatePointsWarning, match="1 exact duplicate"):
+        _, _, distinct = distinct_neighbors(X, 2)
+    np.testing.assert_array_equal(distinct, [0, 2, 3])
+
+
+def test_identical_points_are_an_error():
+    with pytest.raises(ValueError, match="All 10 points are identical"):
+        with pytest.warns(DuplicatePointsWarning):
+            distinct_neighbors(np.ones((10, 3)), 2)
