@@ -10,12 +10,15 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 __all__ = ["PCADimension"]
 
+_RATIO_TOLERANCE = 1e-10
+
 
 def _components_reaching(explained_variance_ratio, threshold):
     """Smallest number of leading components whose cumulative ratio reaches ``threshold``."""
     cumulative = np.cumsum(explained_variance_ratio)
-    # Rounding can leave the total a hair under 1: the last component always reaches it.
-    count = int(np.searchsorted(cumulative, threshold, side="left")) + 1
+    # Rounding leaves the sum of the ratios a hair off the exact value (1.0 for
+    # the full spectrum): a relative tolerance keeps ``threshold=1.0`` at the rank.
+    count = int(np.searchsorted(cumulative, threshold - _RATIO_TOLERANCE, side="left")) + 1
     return min(count, explained_variance_ratio.size)
 
 
@@ -89,12 +92,12 @@ class PCADimension(TransformerMixin, BaseEstimator):
             The fitted estimator.
         """
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
-        pca = PCA().fit(X)
-        if not np.isfinite(pca.explained_variance_ratio_).all():
+        if not np.ptp(X, axis=0).any():
             raise ValueError(
                 "All samples are identical: the data have no variance, so no "
                 "principal component explains any. Check the input data."
             )
+        pca = PCA().fit(X)
         self.explained_variance_ratio_ = pca.explained_variance_ratio_
         self.dimension_ = _components_reaching(pca.explained_variance_ratio_, self.threshold)
         self.components_ = pca.components_[: self.dimension_]

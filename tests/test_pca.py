@@ -1,0 +1,61 @@
+"""PCADimension: a count of components, computed by sklearn's PCA."""
+
+import numpy as np
+import pytest
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from sklearn_id import PCADimension
+
+
+@pytest.fixture
+def spectrum_data(rng):
+    """Data whose variance ratios are exactly 0.5, 0.3, 0.15, 0.05 along a rotated basis."""
+    n_samples = 400
+    white = rng.normal(size=(n_samples, 4))
+    white -= white.mean(axis=0)
+    # Whiten exactly, then give each direction its share of the variance.
+    white = np.linalg.svd(white, full_matrices=False)[0] * np.sqrt(n_samples - 1)
+    basis, _ = np.linalg.qr(rng.normal(size=(6, 4)))
+    return (white * np.sqrt([0.5, 0.3, 0.15, 0.05])) @ basis.T + 7.0
+
+
+@pytest.mark.parametrize(
+    "threshold, expected", [(0.4, 1), (0.5, 1), (0.79, 2), (0.9, 3), (0.96, 4), (1.0, 4)]
+)
+def test_dimension_is_the_count_reaching_the_threshold(spectrum_data, threshold, expected):
+    estimator = PCADimension(threshold=threshold).fit(spectrum_data)
+    np.testing.assert_allclose(estimator.explained_variance_ratio_[:4], [0.5, 0.3, 0.15, 0.05], atol=1e-12)
+    assert estimator.dimension_ == expected
+    assert estimator.components_.shape == (expected, spectrum_data.shape[1])
+
+
+def test_dimension_matches_an_independent_svd(curved_data):
+    estimator = PCADimension().fit(curved_data)
+    singular = np.linalg.svd(curved_data - curved_data.mean(0), compute_uv=False)
+    cumulative = np.cumsum(singular**2) / np.sum(singular**2)
+    assert estimator.dimension_ == np.argmax(cumulative >= 0.9) + 1
+
+
+def test_transform_and_inverse_transform_round_trip(spectrum_data):
+    estimator = PCADimension(threshold=0.99).fit(spectrum_data)
+    projected = estimator.transform(spectrum_data)
+    assert projected.shape == (spectrum_data.shape[0], 4)
+    np.testing.assert_allclose(estimator.inverse_transform(projected), spectrum_data, atol=1e-10)
+    assert list(estimator.get_feature_names_out()) == [f"pcadimension{i}" for i in range(4)]
+
+
+def test_paper_recipe_standardises_first(spectrum_data):
+    pipeline = make_pipeline(StandardScaler(), PCADimension()).fit(spectrum_data)
+    assert 1 <= pipeline[-1].dimension_ <= 4
+
+
+def test_identical_points_are_an_error():
+    with pytest.raises(ValueError, match="All samples are identical"):
+        PCADimension().fit(np.ones((10, 3)))
+
+
+@pytest.mark.parametrize("threshold", [0.0, 1.5, -0.2])
+def test_threshold_outside_the_unit_interval_is_an_error(spectrum_data, threshold):
+    with pytest.raises(ValueError, match="threshold"):
+        PCADimension(threshold=threshold).fit(spectrum_data)
