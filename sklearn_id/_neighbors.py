@@ -349,15 +349,15 @@ def _kneighbors_cpu(X, n_neighbors, *, Y, block_size):
 
 def _search_symmetric(left, blocks, bounds):
     """Visit the upper triangle of tiles; each off-diagonal tile serves rows and columns."""
-    rights = [_right_factor(left[start:stop]) for start, stop in blocks]
     # Diagonal tiles first: they give every row a finite threshold to start with.
-    for (start, stop), right in zip(blocks, rights):
-        approx = left[start:stop] @ right.T
+    for start, stop in blocks:
+        approx = left[start:stop] @ _right_factor(left[start:stop]).T
         np.fill_diagonal(approx, np.inf)
         _seed_thresholds(approx, start, start, bounds)
-    for j, (col_start, col_stop) in enumerate(blocks):
+    for j, (col_start, col_stop) in enumerate(blocks[1:], start=1):
+        right = _right_factor(left[col_start:col_stop])
         for row_start, row_stop in blocks[:j]:
-            approx = left[row_start:row_stop] @ rights[j].T
+            approx = left[row_start:row_stop] @ right.T
             _collect(approx, row_start, col_start, bounds)
             _collect(approx, row_start, col_start, bounds, by_column=True)
 
