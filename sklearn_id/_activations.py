@@ -1,0 +1,505 @@
+"""Activations of named layers of a torch model, as a scikit-learn transformer.
+
+torch is imported inside the functions that use it, so importing
+``sklearn_id`` stays cheap on machines that only estimate dimensions.
+"""
+
+import difflib
+import warnings
+from contextlib import contextmanager
+from numbers import Integral
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import check_is_fitted
+
+__all__ = ["LayerActivationTransformer", "list_layers"]
+
+INPUT = "input"
+
+
+class _StopForward(Exception):
+    """Raised by a hook once every requested layer has its output: the rest of the forward pass is skipped."""
+
+
+def resolve_module(model):
+    """The ``torch.nn.Module`` behind ``model`` and the device it asks for.
+
+    Parameters
+    ----------
+    model : torch.nn.Module, fitted skorch net, or FrozenEstimator of one
+
+    Returns
+    -------
+    module : torch.nn.Module
+    preferred_device : str or None
+        The skorch net's ``device``, or None for a plain module.
+    """
+    import torch
+
+    from sklearn.frozen import FrozenEstimator
+
+    if isinstance(model, FrozenEstimator):
+        model = model.estimator
+    if isinstance(model, torch.nn.Module):
+        return model, None
+    if hasattr(model, "module_") or hasattr(model, "initialize_module"):
+        # A skorch net: its check raises NotInitializedError, a NotFittedError.
+        model.check_is_fitted(["module_"])
+        return model.module_, model.device
+    raise TypeError(
+        f"model must be a torch.nn.Module or a fitted skorch net, got {type(model).__name__}."
+    )
+
+
+def resolve_torch_device(device, preferred=None):
+    """``"auto"`` means the skorch net's device if any, else CUDA when available, else CPU."""
+    import torch
+
+    if device == "auto":
+        device = preferred or ("cuda" if torch.cuda.is_available() else "cpu")
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        if preferred is not None and device == preferred:
+            return "cpu"
+        raise ValueError(
+            f"device={device!r} was requested but torch sees no CUDA device; use "
+            "device='cpu' or device='auto'."
+        )
+    return str(device)
+
+
+def check_layers(module, layers):
+    """Raise a ``ValueError`` naming the closest valid names for each unknown layer."""
+    names = [INPUT] + [name for name, _ in module.named_modules() if name]
+    for layer in layers:
+        if layer not in names:
+            close = difflib.get_close_matches(layer, names, n=5, cutoff=0.0)
+            raise ValueError(
+                f"Unknown layer {layer!r}. Closest valid names: {', '.join(map(repr, close))}. "
+                "Valid names are 'input' and the names of model.named_modules(); "
+                "list_layers(model, example_input) shows them in forward order with their shapes."
+            )
+
+
+@contextmanager
+def _prepared(module, device):
+    """Eval mode on ``device`` for the block; each submodule's mode and the device are restored."""
+    import torch
+
+    modes = [(sub, sub.training) for sub in module.modules()]
+    first = next(module.parameters(), None)
+    original_device = first.device if first is not None else None
+    module.eval()
+    module.to(device)
+    try:
+        with torch.inference_mode():
+            yield
+    finally:
+        for sub, training in modes:
+            sub.training = training
+        if original_device is not None and original_device != torch.device(device):
+            module.to(original_device)
+
+
+def _first_tensor(output):
+    """A module's output, or the first tensor of a tuple/list/dict output."""
+    import torch
+
+    if isinstance(output, torch.Tensor):
+        return output
+    values = output.values() if isinstance(output, dict) else output
+    for value in values:
+        found = _first_tensor(value) if not isinstance(value, torch.Tensor) else value
+        if found is not None:
+            return found
+    return None
+
+
+def _input_dtype(module):
+    first = next((p for p in module.parameters() if p.is_floating_point()), None)
+    return first.dtype if first is not None else None
+
+
+def _batches(X, batch_size):
+    """Yield ``(start, batch)`` with ``batch`` a tensor, from an array, a tensor or a Dataset."""
+    import torch
+    from torch.utils.data import DataLoader, Dataset
+
+    if isinstance(X, Dataset):
+        loader = DataLoader(X, batch_size=batch_size, shuffle=False)
+        start = 0
+        for batch in loader:
+            inputs = batch[0] if isinstance(batch, (tuple, list)) else batch
+            yield start, inputs
+            start += len(inputs)
+    else:
+        for start in range(0, len(X), batch_size):
+            yield start, torch.as_tensor(X[start : start + batch_size])
+
+
+def n_samples_of(X):
+    """Number of samples of an array, a tensor or a sized Dataset; a ValueError when empty."""
+    try:
+        n_samples = len(X)
+    except TypeError as exc:
+        raise TypeError(
+            "X must be an array or tensor shaped like the model's input, or a torch "
+            f"Dataset with a length; got {type(X).__name__}."
+        ) from exc
+    if n_samples == 0:
+        raise ValueError("X is empty: at least one sample is needed to compute activations.")
+    return n_samples
+
+
+def _first_layer_hint(module):
+    import torch
+
+    for name, sub in module.named_modules():
+        if isinstance(sub, torch.nn.modules.conv._ConvNd):
+            return f" Its first layer {name!r} expects {sub.in_channels} input channels."
+        if isinstance(sub, torch.nn.Linear):
+            return f" Its first layer {name!r} expects {sub.in_features} input features."
+    return ""
+
+
+def extract_activations(model, layers, X, *, batch_size=128, device="auto", progress=False):
+    """Outputs of several layers for every sample of ``X``, in one pass over the data.
+
+    Each layer's output is flattened per sample and written batch by batch
+    into a float32 array allocated once, when the first batch tells its
+    width; only the requested outputs leave the device. The forward pass of
+    each batch stops as soon as every requested layer has fired. A module
+    called several times in one forward pass contributes its first call.
+
+    Parameters
+    ----------
+    model : torch.nn.Module or fitted skorch net
+    layers : list of str
+        Names from ``model.named_modules()``, or ``"input"``.
+    X : array-like, tensor or torch Dataset
+        Shaped like the model's input; a Dataset yields inputs or
+        (input, target) pairs.
+    batch_size : int, default=128
+        Samples per forward pass; halved, with a warning, on a CUDA
+        out-of-memory error.
+    device : str, default="auto"
+    progress : bool, default=False
+        Show a tqdm progress bar over batches.
+
+    Returns
+    -------
+    activations : dict of str to ndarray of shape (n_samples, n_features), float32
+    device : str
+        The device the forward passes ran on.
+    """
+    import torch
+    from tqdm.auto import tqdm
+
+    module, preferred = resolve_module(model)
+    layers = list(dict.fromkeys(layers))
+    check_layers(module, layers)
+    n_samples = n_samples_of(X)
+    device = resolve_torch_device(device, preferred)
+    dtype = _input_dtype(module)
+    outputs = {}
+    captured = {}
+    hooked = {name: sub for name, sub in module.named_modules() if name in layers}
+
+    def make_hook(name):
+        def hook(_module, _inputs, output):
+            if name in captured:
+                return
+            captured[name] = _first_tensor(output)
+            if len(captured) == len(hooked):
+                raise _StopForward
+
+        return hook
+
+    def store(name, start, tensor):
+        flat = tensor.detach().reshape(tensor.shape[0], -1)
+        if name not in outputs:
+            outputs[name] = np.empty((n_samples, flat.shape[1]), dtype=np.float32)
+        outputs[name][start : start + flat.shape[0]] = flat.to("cpu", torch.float32).numpy()
+
+    handles = [sub.register_forward_hook(make_hook(name)) for name, sub in hooked.items()]
+    try:
+        with _prepared(module, device):
+            bar = tqdm(total=n_samples, disable=not progress, desc="activations", unit="sample")
+            with bar:
+                for start, batch in _batches(X, batch_size):
+                    if batch.is_floating_point() and dtype is not None:
+                        batch = batch.to(dtype)
+                    _forward_in_chunks(module, batch, device, captured, hooked, store, start)
+                    if INPUT in layers:
+                        store(INPUT, start, batch)
+                    bar.update(len(batch))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return outputs, device
+
+
+def _forward_in_chunks(module, batch, device, captured, hooked, store, start):
+    """Run one batch, halving it on CUDA out-of-memory errors until it fits."""
+    import torch
+
+    size = len(batch)
+    offset = 0
+    while offset < len(batch):
+        chunk = batch[offset : offset + size].to(device, non_blocking=True)
+        captured.clear()
+        try:
+            if hooked:
+                module(chunk)
+        except _StopForward:
+            pass
+        except torch.OutOfMemoryError:
+            if size == 1:
+                raise
+            size = max(1, size // 2)
+            warnings.warn(
+                f"CUDA ran out of memory; retrying with batches of {size} samples. "
+                "Pass a smaller batch_size to avoid the retry.",
+                ResourceWarning,
+                stacklevel=4,
+            )
+            torch.cuda.empty_cache()
+            continue
+        except (RuntimeError, ValueError) as exc:
+            if start == 0 and offset == 0:
+                raise ValueError(
+                    f"The model rejected input of shape {tuple(chunk.shape)}."
+                    f"{_first_layer_hint(module)} Pass X shaped like the model's input "
+                    "(samples first)."
+                ) from exc
+            raise
+        missing = set(hooked) - set(captured)
+        if missing:
+            raise ValueError(
+                f"Layer(s) {sorted(missing)} did not run in the forward pass, so they have "
+                "no output; pick layers that the model's forward() calls."
+            )
+        for name, tensor in captured.items():
+            store(name, start + offset, tensor)
+        offset += len(chunk)
+
+
+def list_layers(model, example_input):
+    """The layers of ``model`` in the order its forward pass runs them, with their output shapes.
+
+    Parameters
+    ----------
+    model : torch.nn.Module or fitted skorch net
+    example_input : array-like or tensor
+        One batch shaped like the model's input (a single sample is enough).
+
+    Returns
+    -------
+    layers : pandas.DataFrame
+        Columns ``layer`` (a name for ``LayerActivationTransformer``),
+        ``type`` (the module's class), ``output_shape`` (per sample) and
+        ``n_features`` (flattened width). The first row is ``"input"``; a
+        module called several times appears once, at its first call.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_id import list_layers
+    >>> model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+    >>> list_layers(model, torch.zeros(1, 4))
+       layer    type output_shape  n_features
+    0  input  Tensor         (4,)           4
+    1      0  Linear         (8,)           8
+    2      1    ReLU         (8,)           8
+    3      2  Linear         (2,)           2
+    """
+    import pandas as pd
+    import torch
+
+    module, preferred = resolve_module(model)
+    device = resolve_torch_device("auto", preferred)
+    batch = torch.as_tensor(np.asarray(example_input) if not isinstance(example_input, torch.Tensor) else example_input)
+    dtype = _input_dtype(module)
+    if batch.is_floating_point() and dtype is not None:
+        batch = batch.to(dtype)
+    rows = [(INPUT, "Tensor", tuple(batch.shape[1:]))]
+    seen = set()
+
+    def make_hook(name):
+        def hook(sub, _inputs, output):
+            tensor = _first_tensor(output)
+            if name not in seen and tensor is not None:
+                seen.add(name)
+                rows.append((name, type(sub).__name__, tuple(tensor.shape[1:])))
+
+        return hook
+
+    handles = [sub.register_forward_hook(make_hook(name)) for name, sub in module.named_modules() if name]
+    try:
+        with _prepared(module, device):
+            module(batch.to(device))
+    finally:
+        for handle in handles:
+            handle.remove()
+    table = pd.DataFrame(rows, columns=["layer", "type", "output_shape"])
+    table["n_features"] = [int(np.prod(shape)) for shape in table["output_shape"]]
+    return table
+
+
+class LayerActivationTransformer(TransformerMixin, BaseEstimator):
+    """Outputs of a named layer of a torch model, as a scikit-learn transformer.
+
+    ``transform`` runs the model in eval mode under ``torch.inference_mode()``,
+    batch by batch, on CUDA when present, and returns the layer's output for
+    each sample flattened to a float32 array. Put it in front of an ID
+    estimator to measure the dimension of a representation.
+
+    A forward hook records the layer; it is removed after each call, even
+    when the forward pass raises, and the model's train/eval mode and device
+    are restored. A module that returns a tuple contributes its first tensor;
+    a module called several times in one forward pass contributes its first
+    call. The forward pass stops once the layer has fired.
+
+    Parameters
+    ----------
+    model : torch.nn.Module or fitted skorch net
+        A skorch net contributes its ``module_`` and its ``device``. Wrap a
+        fitted net in :class:`sklearn.frozen.FrozenEstimator` so that
+        ``clone`` (and hence ``GridSearchCV``) keeps it fitted.
+    layer : str
+        A name from ``model.named_modules()``, or ``"input"``.
+        :func:`list_layers` lists them in forward order.
+    batch_size : int, default=128
+        Samples per forward pass; halved, with a warning, when CUDA runs out
+        of memory.
+    device : str, default="auto"
+        ``"auto"``: the skorch net's device, else CUDA when available, else
+        the CPU.
+    progress : bool, default=False
+        Show a tqdm progress bar.
+
+    Attributes
+    ----------
+    device_ : str
+        The device the forward passes run on.
+    n_features_out_ : int
+        Width of the flattened layer output.
+
+    See Also
+    --------
+    list_layers : The layer names in forward order, with their shapes.
+    TwoNNDimension : An ID estimator to put after this transformer.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn_id import LayerActivationTransformer, TwoNNDimension
+    >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
+    <torch._C.Generator object at ...>
+    >>> model = torch.nn.Sequential(torch.nn.Linear(3, 16), torch.nn.Tanh(), torch.nn.Linear(16, 2))
+    >>> X = torch.randn(500, 3).numpy()
+    >>> hidden = LayerActivationTransformer(model, "1", device="cpu")
+    >>> hidden.fit_transform(X).shape
+    (500, 16)
+    >>> pipeline = make_pipeline(hidden, TwoNNDimension()).fit(X)
+    >>> round(pipeline[-1].dimension_)
+    3
+    """
+
+    _parameter_constraints: dict = {
+        "model": [object],
+        "layer": [str],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "device": [str],
+        "progress": ["boolean"],
+    }
+
+    def __init__(self, model, layer, *, batch_size=128, device="auto", progress=False):
+        self.model = model
+        self.layer = layer
+        self.batch_size = batch_size
+        self.device = device
+        self.progress = progress
+
+    def fit(self, X, y=None):
+        """Check the model, the layer and the input shape on the first sample.
+
+        Parameters
+        ----------
+        X : array-like, tensor or torch Dataset
+            Shaped like the model's input.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : LayerActivationTransformer
+        """
+        self._validate_params()
+        n_samples_of(X)
+        first = _dataset_head(X) if _is_dataset(X) else X[0:1]
+        outputs, self.device_ = extract_activations(
+            self.model, [self.layer], first, batch_size=1, device=self.device
+        )
+        self.n_features_out_ = outputs[self.layer].shape[1]
+        return self
+
+    def transform(self, X):
+        """The layer's output for every sample of ``X``.
+
+        Parameters
+        ----------
+        X : array-like, tensor or torch Dataset
+            Shaped like the model's input; a Dataset yields inputs or
+            (input, target) pairs.
+
+        Returns
+        -------
+        activations : ndarray of shape (n_samples, n_features_out_), float32
+        """
+        check_is_fitted(self)
+        outputs, _ = extract_activations(
+            self.model,
+            [self.layer],
+            X,
+            batch_size=self.batch_size,
+            device=self.device_,
+            progress=self.progress,
+        )
+        return outputs[self.layer]
+
+    def get_feature_names_out(self, input_features=None):
+        """Names ``{layer}_{i}`` of the output features.
+
+        Parameters
+        ----------
+        input_features : None
+            Ignored.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str
+        """
+        check_is_fitted(self)
+        return np.asarray([f"{self.layer}_{i}" for i in range(self.n_features_out_)], dtype=object)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = True
+        tags.input_tags.three_d_array = True
+        tags.non_deterministic = False
+        return tags
+
+
+def _is_dataset(X):
+    from torch.utils.data import Dataset
+
+    return isinstance(X, Dataset)
+
+
+def _dataset_head(dataset):
+    from torch.utils.data import Subset
+
+    return Subset(dataset, [0])
