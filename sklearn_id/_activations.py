@@ -163,7 +163,9 @@ def _first_layer_hint(module):
     return ""
 
 
-def extract_activations(model, layers, X, *, batch_size=128, device="auto", progress=False):
+def extract_activations(
+    model, layers, X, *, batch_size=128, device="auto", progress=False, feature_slices=None
+):
     """Outputs of several layers for every sample of ``X``, in one pass over the data.
 
     Each layer's output is flattened per sample and written batch by batch
@@ -186,6 +188,9 @@ def extract_activations(model, layers, X, *, batch_size=128, device="auto", prog
     device : str, default="auto"
     progress : bool, default=False
         Show a tqdm progress bar over batches.
+    feature_slices : dict of str to slice, default=None
+        Keep only these flattened features of the named layers, so that a
+        layer too wide for memory can be read in several passes.
 
     Returns
     -------
@@ -216,8 +221,10 @@ def extract_activations(model, layers, X, *, batch_size=128, device="auto", prog
 
         return hook
 
+    feature_slices = feature_slices or {}
+
     def store(name, start, tensor):
-        flat = tensor.detach().reshape(tensor.shape[0], -1)
+        flat = tensor.detach().reshape(tensor.shape[0], -1)[:, feature_slices.get(name, slice(None))]
         if name not in outputs:
             outputs[name] = np.empty((n_samples, flat.shape[1]), dtype=np.float32)
         outputs[name][start : start + flat.shape[0]] = flat.to("cpu", torch.float32).numpy()

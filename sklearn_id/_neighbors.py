@@ -181,35 +181,43 @@ def rounding_bound_factor(n_features):
     return (2.0 * (n_features + 2) + 8.0) * _UNIT_ROUNDOFF_32 * 1.01
 
 
-def centred_float32(X, Y=None):
+def centred_float32(X, Y=None, *, extra_columns=0):
     """Float32 copies of ``X`` (and ``Y``) centred on the reference mean and rescaled.
 
     The centring removes the offset that makes the Gram-matrix formula cancel;
     the rescaling to unit maximum norm keeps squared norms far from float32's
-    overflow and underflow.
+    overflow and underflow. With ``extra_columns``, each copy has that many
+    trailing columns left uninitialised, so callers can augment it in place.
 
     Returns
     -------
-    X32 : ndarray of shape (n_samples, n_features), float32
+    X32 : ndarray of shape (n_samples, n_features + extra_columns), float32
     Y32 : ndarray or None
     """
     reference = X if Y is None else Y
     mean = reference.mean(axis=0, dtype=np.float64)
+    n_features = X.shape[1]
 
     def _centred(A):
-        out = np.empty(A.shape, dtype=np.float32)
-        step = max(1, _REFINE_BUFFER_ENTRIES // max(1, A.shape[1]))
+        out = np.empty((A.shape[0], n_features + extra_columns), dtype=np.float32)
+        step = max(1, _REFINE_BUFFER_ENTRIES // max(1, n_features))
         for start in range(0, A.shape[0], step):
-            np.subtract(A[start : start + step], mean, out=out[start : start + step], casting="same_kind", dtype=np.float64)
+            np.subtract(
+                A[start : start + step],
+                mean,
+                out=out[start : start + step, :n_features],
+                casting="same_kind",
+                dtype=np.float64,
+            )
         return out
 
     X32 = _centred(X)
     Y32 = None if Y is None else _centred(Y)
-    scale = max(_max_norm(X32), 0.0 if Y32 is None else _max_norm(Y32))
+    scale = max(_max_norm(X32[:, :n_features]), 0.0 if Y32 is None else _max_norm(Y32[:, :n_features]))
     if scale > 0:
-        X32 *= np.float32(1.0 / scale)
-        if Y32 is not None:
-            Y32 *= np.float32(1.0 / scale)
+        for A in (X32, Y32):
+            if A is not None:
+                A[:, :n_features] *= np.float32(1.0 / scale)
     return X32, Y32
 
 
@@ -298,14 +306,13 @@ class _RunningBounds:
         return rows[keep], cols[keep], approx[keep]
 
 
-def _augment(C):
-    """``[c, |c|^2, 1]`` rows (left factor) and their squared norms."""
-    norms = np.einsum("ij,ij->i", C, C, dtype=np.float64)
-    left = np.empty((C.shape[0], C.shape[1] + 2), dtype=np.float32)
-    left[:, :-2] = C
+def _augment(left):
+    """Fill the two spare columns of centred rows: ``[c, |c|^2, 1]``; return the squared norms."""
+    data = left[:, :-2]
+    norms = np.einsum("ij,ij->i", data, data, dtype=np.float64)
     left[:, -2] = norms
     left[:, -1] = 1.0
-    return left, left[:, -2].copy()
+    return left[:, -2].copy()
 
 
 def _right_factor(left_block):
@@ -319,14 +326,12 @@ def _right_factor(left_block):
 
 def _kneighbors_cpu(X, n_neighbors, *, Y, block_size):
     symmetric = Y is None
-    X32, Y32 = centred_float32(X, Y)
-    left_query, norms_query = _augment(X32)
-    del X32
+    left_query, left_reference = centred_float32(X, Y, extra_columns=2)
+    norms_query = _augment(left_query)
     if symmetric:
         left_reference, norms_reference = left_query, norms_query
     else:
-        left_reference, norms_reference = _augment(Y32)
-        del Y32
+        norms_reference = _augment(left_reference)
     n_features = X.shape[1]
     bounds = _RunningBounds(
         norms_query, norms_reference, n_neighbors, rounding_bound_factor(n_features), n_features
