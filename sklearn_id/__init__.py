@@ -3,14 +3,20 @@
 from sklearn_id._activations import LayerActivationTransformer, list_layers
 from sklearn_id._neighbors import DuplicatePointsWarning
 from sklearn_id._pca import PCADimension
+from sklearn_id._profile import DepthProfile
+from sklearn_id._scoring import IDAccuracyCorrelation, id_accuracy_correlation, make_id_scorer
 from sklearn_id._twonn import TwoNNDimension, twonn_interval, twonn_linear_fit, twonn_mle
 
 __all__ = [
+    "DepthProfile",
     "DuplicatePointsWarning",
+    "IDAccuracyCorrelation",
     "LayerActivationTransformer",
     "PCADimension",
     "TwoNNDimension",
+    "id_accuracy_correlation",
     "list_layers",
+    "make_id_scorer",
     "twonn_interval",
     "twonn_linear_fit",
     "twonn_mle",

@@ -298,12 +298,15 @@ class TwoNNDimension(TransformerMixin, BaseEstimator):
         if self.metric == "euclidean":
             self._fit_X = X if distinct.size == X.shape[0] else X[distinct]
         self.mu_ = distances[:, 1] / distances[:, 0]
-        if self.method == "linear":
-            self.dimension_ = twonn_linear_fit(self.mu_, self.discard_fraction)
-        else:
-            self.dimension_ = twonn_mle(self.mu_, self.discard_fraction)
+        self.dimension_ = self._dimension_from_ratios(self.mu_)
         self.dimension_ci_ = twonn_interval(self.mu_, self.discard_fraction)
         return self
+
+    def _dimension_from_ratios(self, mu):
+        """The estimate of ``method`` from ratios ``r2 / r1`` (also used on resamples)."""
+        if self.method == "linear":
+            return twonn_linear_fit(mu, self.discard_fraction)
+        return twonn_mle(mu, self.discard_fraction)
 
     def transform(self, X):
         """Local intrinsic dimension around each sample.

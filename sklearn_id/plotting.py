@@ -1,0 +1,124 @@
+"""Figures of the seed paper: ID against relative depth, and ID against accuracy.
+
+matplotlib is imported when a function is called, not with the package.
+"""
+
+import numpy as np
+
+__all__ = ["plot_depth_profile", "plot_id_vs_accuracy"]
+
+
+def _axes(ax):
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        _, ax = plt.subplots(figsize=(6, 4))
+    return ax
+
+
+def _as_profiles(profiles):
+    """A dict of label to profile DataFrame, from a DataFrame, a DepthProfile, or a dict/list of them."""
+    import pandas as pd
+
+    if isinstance(profiles, (pd.DataFrame,)) or hasattr(profiles, "profile_"):
+        profiles = {"": profiles}
+    elif not isinstance(profiles, dict):
+        profiles = {f"network {i + 1}": profile for i, profile in enumerate(profiles)}
+    return {label: getattr(p, "profile_", p) for label, p in profiles.items()}
+
+
+def plot_depth_profile(profiles, ax=None, *, pca=True):
+    """ID against relative depth for one or several networks (Ansuini et al. 2019, Fig. 3).
+
+    Parameters
+    ----------
+    profiles : DataFrame, DepthProfile, or dict of label to either
+        Profiles with ``relative_depth``, ``id`` and optionally ``id_std``
+        and ``pca_id`` columns.
+    ax : matplotlib Axes, default=None
+    pca : bool, default=True
+        Also draw PCA-ID (dashed, on a second axis) where it was computed.
+
+    Returns
+    -------
+    ax : matplotlib Axes
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import pandas as pd
+    >>> from sklearn_id.plotting import plot_depth_profile
+    >>> profile = pd.DataFrame({"layer": ["input", "pool1", "fc"], "relative_depth": [0, 0.5, 1],
+    ...                         "id": [13.0, 20.0, 8.0], "id_std": [0.3, 0.5, 0.2]})
+    >>> plot_depth_profile(profile).get_xlabel()
+    'relative depth'
+    """
+    ax = _axes(ax)
+    twin = None
+    for label, profile in _as_profiles(profiles).items():
+        std = profile["id_std"] if "id_std" in profile else None
+        line = ax.errorbar(
+            profile["relative_depth"], profile["id"], yerr=std, marker="o", capsize=3,
+            label=f"{label} TwoNN ID".strip(),
+        )
+        if pca and "pca_id" in profile and profile["pca_id"].notna().any():
+            twin = twin or ax.twinx()
+            twin.plot(
+                profile["relative_depth"], profile["pca_id"], linestyle="--", marker="s",
+                color=line[0].get_color(), alpha=0.6, label=f"{label} PCA-ID".strip(),
+            )
+    ax.set_xlabel("relative depth")
+    ax.set_ylabel("intrinsic dimension (TwoNN)")
+    handles, labels = ax.get_legend_handles_labels()
+    if twin is not None:
+        twin.set_ylabel("PCA-ID (components for 90% variance)")
+        more_handles, more_labels = twin.get_legend_handles_labels()
+        handles, labels = handles + more_handles, labels + more_labels
+    ax.legend(handles, labels, loc="best", fontsize="small")
+    return ax
+
+
+def plot_id_vs_accuracy(ids, accuracies, labels=None, ax=None, *, accuracy_label="accuracy"):
+    """Last hidden layer ID against accuracy, with the Pearson correlation (Fig. 4).
+
+    Parameters
+    ----------
+    ids : array-like of shape (n_networks,)
+    accuracies : array-like of shape (n_networks,)
+        Accuracy, or an error rate (name it with ``accuracy_label``).
+    labels : list of str, default=None
+        Network names written beside the points.
+    ax : matplotlib Axes, default=None
+    accuracy_label : str, default="accuracy"
+
+    Returns
+    -------
+    ax : matplotlib Axes
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from sklearn_id.plotting import plot_id_vs_accuracy
+    >>> ax = plot_id_vs_accuracy([25.2, 18.4, 15.9], [20.91, 11.37, 9.62], ["AlexNet", "VGG-11", "VGG-16"],
+    ...                          accuracy_label="top-5 error (%)")
+    >>> ax.get_title().startswith("Pearson r = ")
+    True
+    """
+    from sklearn_id._scoring import id_accuracy_correlation
+
+    ax = _axes(ax)
+    ids = np.asarray(ids, dtype=float)
+    accuracies = np.asarray(accuracies, dtype=float)
+    ax.scatter(ids, accuracies)
+    for x, y, label in zip(ids, accuracies, labels or []):
+        ax.annotate(label, (x, y), textcoords="offset points", xytext=(4, 4), fontsize="small")
+    slope, intercept = np.polyfit(ids, accuracies, 1)
+    grid = np.linspace(ids.min(), ids.max(), 2)
+    ax.plot(grid, slope * grid + intercept, color="gray", linestyle="--")
+    correlation = id_accuracy_correlation(ids, accuracies)
+    ax.set_title(f"Pearson r = {correlation.r:.2f} (95% CI {correlation.ci[0]:.2f} to {correlation.ci[1]:.2f})")
+    ax.set_xlabel("ID of the last hidden layer")
+    ax.set_ylabel(accuracy_label)
+    return ax
