@@ -17,7 +17,9 @@ comparison per entry, never a selection over a whole row.
 """
 
 import math
+import os
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -421,14 +423,23 @@ def _collect(approx, row_start, col_start, bounds, *, by_column=False):
 
 
 def _exact_squared_distances(X, reference, rows, cols):
-    """Float64 squared distances of the pairs ``(X[rows], reference[cols])``, in chunks."""
+    """Float64 squared distances of the pairs ``(X[rows], reference[cols])``, in chunks.
+
+    The gathers and the subtraction release the GIL, so the chunks run on
+    all cores in threads.
+    """
     squared = np.empty(rows.size, dtype=np.float64)
     step = max(1, _REFINE_BUFFER_ENTRIES // max(1, X.shape[1]))
-    for start in range(0, rows.size, step):
+
+    def refine(start):
         chunk = slice(start, start + step)
         diff = X[rows[chunk]].astype(np.float64, copy=False)
         diff -= reference[cols[chunk]]
         squared[chunk] = np.einsum("ij,ij->i", diff, diff)
+
+    starts = range(0, rows.size, step)
+    with ThreadPoolExecutor(max_workers=max(1, min(os.cpu_count() or 1, len(starts)))) as pool:
+        list(pool.map(refine, starts))
     return squared
 
 
