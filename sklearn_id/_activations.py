@@ -230,6 +230,7 @@ def extract_activations(
         outputs[name][start : start + flat.shape[0]] = flat.to("cpu", torch.float32).numpy()
 
     handles = [sub.register_forward_hook(make_hook(name)) for name, sub in hooked.items()]
+    chunk_size = [batch_size]
     try:
         with _prepared(module, device):
             bar = tqdm(total=n_samples, disable=not progress, desc="activations", unit="sample")
@@ -237,7 +238,7 @@ def extract_activations(
                 for start, batch in _batches(X, batch_size):
                     if batch.is_floating_point() and dtype is not None:
                         batch = batch.to(dtype)
-                    _forward_in_chunks(module, batch, device, captured, hooked, store, start)
+                    _forward_in_chunks(module, batch, device, captured, hooked, store, start, chunk_size)
                     if INPUT in layers:
                         store(INPUT, start, batch)
                     bar.update(len(batch))
@@ -247,11 +248,15 @@ def extract_activations(
     return outputs, device
 
 
-def _forward_in_chunks(module, batch, device, captured, hooked, store, start):
-    """Run one batch, halving it on CUDA out-of-memory errors until it fits."""
+def _forward_in_chunks(module, batch, device, captured, hooked, store, start, chunk_size):
+    """Run one batch, halving it on CUDA out-of-memory errors until it fits.
+
+    ``chunk_size`` is a one-element list shared by all batches of a call, so
+    a size that fitted is kept for the following batches.
+    """
     import torch
 
-    size = len(batch)
+    size = min(len(batch), chunk_size[0])
     offset = 0
     while offset < len(batch):
         chunk = batch[offset : offset + size].to(device, non_blocking=True)
@@ -265,6 +270,7 @@ def _forward_in_chunks(module, batch, device, captured, hooked, store, start):
             if size == 1:
                 raise
             size = max(1, size // 2)
+            chunk_size[0] = size
             warnings.warn(
                 f"CUDA ran out of memory; retrying with batches of {size} samples. "
                 "Pass a smaller batch_size to avoid the retry.",

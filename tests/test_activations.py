@@ -175,10 +175,12 @@ def test_cuda_oom_halves_the_batch(digits):
 
     X, _ = digits
     module = RefusesLargeBatches()
-    with pytest.warns(ResourceWarning, match="batches of 16 samples"):
-        activations = LayerActivationTransformer(module, "linear", batch_size=64).fit_transform(X[:100])
+    with pytest.warns(ResourceWarning, match="batches of 16 samples") as record:
+        activations = LayerActivationTransformer(module, "linear", batch_size=64).fit_transform(X[:200])
+    # The size that fitted is kept: two halvings in all, not two per batch.
+    assert len([w for w in record if issubclass(w.category, ResourceWarning)]) == 2
     with torch.no_grad():
-        expected = module.linear(torch.from_numpy(X[:100])).numpy()
+        expected = module.linear(torch.from_numpy(X[:200])).numpy()
     np.testing.assert_allclose(activations, expected, rtol=1e-6)
 
 
