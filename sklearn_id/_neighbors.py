@@ -183,6 +183,23 @@ def rounding_bound_factor(n_features):
     return (2.0 * (n_features + 2) + 8.0) * _UNIT_ROUNDOFF_32 * 1.01
 
 
+def subnormal_floor(n_features):
+    """Absolute error floor: subnormal float32 products lose relative precision."""
+    return 4.0 * (n_features + 2) * _TINY_32
+
+
+def candidate_threshold(kth, norms, gamma, floor, margin):
+    """Largest approximate squared distance that may still hide one of the ``k`` nearest.
+
+    A column ``j`` within the ``k``-th distance of row ``i`` satisfies
+    ``|c_j| <= |c_i| + sqrt(kth)``, which bounds its rounding error by
+    ``gamma * (n_i + (sqrt(n_i) + sqrt(kth))^2)``. ``margin`` covers the
+    rounding of the comparison itself. Works on numpy arrays and torch tensors.
+    """
+    slack = gamma * (norms + (norms**0.5 + kth**0.5) ** 2) + floor
+    return (kth + slack) * margin
+
+
 def centred_float32(X, Y=None, *, extra_columns=0):
     """Float32 copies of ``X`` (and ``Y``) centred on the reference mean and rescaled.
 
@@ -248,8 +265,7 @@ class _RunningBounds:
         self.norms_reference = norms_reference.astype(np.float64)
         self.k = k
         self.gamma = gamma
-        # Subnormal float32 products lose relative precision: an absolute floor.
-        self.floor = 4.0 * (n_features + 2) * _TINY_32
+        self.floor = subnormal_floor(n_features)
         n_rows = norms_query.shape[0]
         self.best = np.full((n_rows, k), np.inf)
         self.threshold = np.full(n_rows, np.inf, dtype=np.float32)
@@ -287,11 +303,9 @@ class _RunningBounds:
 
     def set_threshold(self, rows, kth):
         """Threshold of ``rows`` given an upper bound ``kth`` on their k-th squared distance."""
-        norm = self.norms_query[rows]
-        # A column j within the k-th distance satisfies |c_j| <= |c_i| + sqrt(kth),
-        # which bounds its error by gamma * (n_i + (sqrt(n_i) + sqrt(kth))^2).
-        slack = self.gamma * (norm + (np.sqrt(norm) + np.sqrt(kth)) ** 2) + self.floor
-        threshold = (kth + slack) * (1.0 + 4 * _UNIT_ROUNDOFF_32)
+        threshold = candidate_threshold(
+            kth, self.norms_query[rows], self.gamma, self.floor, 1.0 + 4 * _UNIT_ROUNDOFF_32
+        )
         self.threshold[rows] = threshold.astype(np.float32)
 
     def _prune(self):

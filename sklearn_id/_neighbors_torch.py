@@ -12,8 +12,10 @@ import numpy as np
 from sklearn_id._neighbors import (
     _REFINE_BUFFER_ENTRIES,
     _select_nearest,
+    candidate_threshold,
     centred_float32,
     rounding_bound_factor,
+    subnormal_floor,
 )
 
 __all__ = ["kneighbors_torch"]
@@ -45,7 +47,7 @@ def kneighbors_torch(X, n_neighbors, *, Y=None, device="cuda", block_size=2048):
     query_norms = (query.double() ** 2).sum(1)
     ref_norms = query_norms if symmetric else (ref.double() ** 2).sum(1)
     gamma = rounding_bound_factor(X.shape[1])
-    floor = 4.0 * (X.shape[1] + 2) * float(np.finfo(np.float32).tiny)
+    floor = subnormal_floor(X.shape[1])
     exact_query = torch.from_numpy(np.asarray(X, dtype=np.float64)).to(device)
     exact_ref = exact_query if symmetric else torch.from_numpy(np.asarray(reference, dtype=np.float64)).to(device)
 
@@ -63,9 +65,8 @@ def kneighbors_torch(X, n_neighbors, *, Y=None, device="cuda", block_size=2048):
                 approx[local, local + start] = float("inf")
             upper = approx.double() + gamma * (block_norms[:, None] + ref_norms[None, :])
             kth = torch.topk(upper, n_neighbors, dim=1, largest=False).values[:, -1]
-            slack = gamma * (block_norms + (block_norms.sqrt() + kth.sqrt()) ** 2) + floor
             # The product and the three-term sum are each rounded once more than on the CPU.
-            threshold = (kth + slack) * (1.0 + 16 * 2.0**-24)
+            threshold = candidate_threshold(kth, block_norms, gamma, floor, 1.0 + 16 * 2.0**-24)
             rows, cols = torch.nonzero(approx.double() <= threshold[:, None], as_tuple=True)
             rows += start
             for chunk in range(0, rows.numel(), refine_step):
