@@ -352,7 +352,9 @@ def _kneighbors_cpu(X, n_neighbors, *, Y, block_size):
     bounds = _RunningBounds(
         norms_query, norms_reference, n_neighbors, rounding_bound_factor(n_features), n_features
     )
-    query_blocks = _balanced_blocks(left_query.shape[0], block_size, n_neighbors + 1)
+    # Symmetry only pays across tiles: data that fit one tile are split in four.
+    row_block = min(block_size, max(_SEED_COLUMNS, -(-left_query.shape[0] // 4))) if symmetric else block_size
+    query_blocks = _balanced_blocks(left_query.shape[0], row_block, n_neighbors + 1)
     reference_blocks = (
         query_blocks
         if symmetric
