@@ -68,8 +68,11 @@ class DepthProfile(BaseEstimator):
     layers : "auto" or list of str, default="auto"
         Names from ``model.named_modules()`` (or ``"input"``). ``"auto"``
         picks the paper's checkpoints: the input, every pooling layer, every
-        fully connected layer, and the stage outputs of residual networks
-        (for torchvision ResNets: input, maxpool, layer1-4, avgpool, fc).
+        fully connected layer, and the stage outputs of residual networks.
+        On torchvision models it picks: ``resnet18``: input, maxpool,
+        layer1-4, avgpool, fc; ``vgg16``: input, features.4, .9, .16, .23,
+        .30 (pool1-5), avgpool, classifier.0, .3, .6 (fc6-8); ``alexnet``:
+        input, features.2, .5, .12, avgpool, classifier.1, .4, .6.
     id_estimator : estimator, default=None
         Sets ``dimension_`` when fitted; None means ``TwoNNDimension()``.
         For ``TwoNNDimension`` the neighbours are found once per layer and
