@@ -152,6 +152,16 @@ def n_samples_of(X):
     return n_samples
 
 
+def example_batch(X):
+    """The first sample of an array, a tensor or a Dataset, as a batch of one."""
+    from torch.utils.data import DataLoader, Dataset
+
+    if isinstance(X, Dataset):
+        batch = next(iter(DataLoader(X, batch_size=1)))
+        return batch[0] if isinstance(batch, (tuple, list)) else batch
+    return X[0:1]
+
+
 def _first_layer_hint(module):
     import torch
 
@@ -452,7 +462,7 @@ class LayerActivationTransformer(TransformerMixin, BaseEstimator):
         """
         self._validate_params()
         n_samples_of(X)
-        first = _dataset_head(X) if _is_dataset(X) else X[0:1]
+        first = example_batch(X)
         outputs, self.device_ = extract_activations(
             self.model, [self.layer], first, batch_size=1, device=self.device
         )
@@ -504,15 +514,3 @@ class LayerActivationTransformer(TransformerMixin, BaseEstimator):
         tags.input_tags.three_d_array = True
         tags.non_deterministic = False
         return tags
-
-
-def _is_dataset(X):
-    from torch.utils.data import Dataset
-
-    return isinstance(X, Dataset)
-
-
-def _dataset_head(dataset):
-    from torch.utils.data import Subset
-
-    return Subset(dataset, [0])

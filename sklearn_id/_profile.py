@@ -14,6 +14,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from sklearn_id._activations import (
     check_layers,
+    example_batch,
     extract_activations,
     list_layers,
     n_samples_of,
@@ -217,7 +218,7 @@ class DepthProfile(BaseEstimator):
                 f"{self.subsample}: at least {minimum_samples(self.subsample)} are needed. "
                 "Provide more samples, raise subsample, or set n_resamples=0."
             )
-        table = list_layers(self.model, _example_batch(X))
+        table = list_layers(self.model, example_batch(X))
         layers = auto_checkpoints(module, table) if self.layers == "auto" else list(self.layers)
         check_layers(module, layers)
         ran = table.set_index("layer")
@@ -301,16 +302,6 @@ class DepthProfile(BaseEstimator):
 
         check_is_fitted(self)
         return plot_depth_profile(self.profile_, ax=ax)
-
-
-def _example_batch(X):
-    """One sample of ``X`` as a batch, for shape discovery."""
-    from torch.utils.data import DataLoader, Dataset
-
-    if isinstance(X, Dataset):
-        batch = next(iter(DataLoader(X, batch_size=1)))
-        return batch[0] if isinstance(batch, (tuple, list)) else batch
-    return X[0:1]
 
 
 def _output_layer(module, table):
