@@ -28,6 +28,7 @@ __all__ = [
     "distinct_neighbors",
     "kneighbors",
     "kneighbors_precomputed",
+    "nested_kneighbors",
     "resolve_device",
 ]
 
@@ -137,6 +138,69 @@ def kneighbors(X, n_neighbors, *, Y=None, device="cpu", block_size=None):
 
         return kneighbors_torch(X, n_neighbors, Y=Y, device=device, block_size=block_size)
     return _kneighbors_cpu(X, n_neighbors, Y=Y, block_size=block_size)
+
+
+def nested_kneighbors(X, n_neighbors, n_levels, *, device="cpu", block_size=None):
+    """Exact neighbours within each group of a nested halving of the rows.
+
+    Level ``j`` cuts the rows into ``2**j`` consecutive groups of near-equal
+    size (boundaries ``round(i * n_samples / 2**j)``, see
+    :func:`group_edges`), and each group is searched as a data set of its
+    own; level 0 is the plain search. On the CPU one pass over the tiles of
+    the level-0 search serves every level, and a pair found at several
+    levels is refined once.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    n_neighbors : int
+    n_levels : int
+        Number of levels, so the smallest groups have about
+        ``n_samples / 2**(n_levels - 1)`` rows.
+    device : str, default="cpu"
+    block_size : int, default=None
+
+    Returns
+    -------
+    neighbors : list of (distances, indices)
+        One pair per level, as :func:`kneighbors` returns them; indices are
+        rows of ``X``, always within the row's group.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_id._neighbors import nested_kneighbors
+    >>> X = np.array([[0.0], [1.0], [3.0], [7.0]])
+    >>> (_, whole), (_, halves) = nested_kneighbors(X, 1, 2)
+    >>> whole.ravel(), halves.ravel()
+    (array([1, 0, 1, 2]), array([1, 0, 3, 2]))
+    """
+    X = np.asarray(X)
+    smallest = int(np.diff(group_edges(X.shape[0], n_levels - 1)).min())
+    if smallest <= n_neighbors:
+        raise ValueError(
+            f"{n_levels} levels of halving leave groups of {smallest} rows, too few "
+            f"for {n_neighbors} neighbours each; use fewer levels or more points."
+        )
+    block_size = _DEFAULT_BLOCK_SIZE if block_size is None else block_size
+    if device == "cpu":
+        return _nested_cpu(X, n_neighbors, n_levels, block_size)
+    from sklearn_id._neighbors_torch import kneighbors_torch
+
+    results = []
+    for level in range(n_levels):
+        edges = group_edges(X.shape[0], level)
+        groups = [
+            kneighbors_torch(X[a:b], n_neighbors, device=device, block_size=block_size)
+            for a, b in zip(edges[:-1], edges[1:])
+        ]
+        results.append(
+            (
+                np.concatenate([distances for distances, _ in groups]),
+                np.concatenate([indices + a for (_, indices), a in zip(groups, edges[:-1])]),
+            )
+        )
+    return results
 
 
 def kneighbors_precomputed(distances, n_neighbors):
@@ -341,48 +405,95 @@ def _right_factor(left_block):
 
 
 def _kneighbors_cpu(X, n_neighbors, *, Y, block_size):
-    symmetric = Y is None
+    if Y is None:
+        return _nested_cpu(X, n_neighbors, 1, block_size)[0]
     left_query, left_reference = centred_float32(X, Y, extra_columns=2)
     norms_query = _augment(left_query)
-    if symmetric:
-        left_reference, norms_reference = left_query, norms_query
-    else:
-        norms_reference = _augment(left_reference)
+    norms_reference = _augment(left_reference)
     n_features = X.shape[1]
     bounds = _RunningBounds(
         norms_query, norms_reference, n_neighbors, rounding_bound_factor(n_features), n_features
     )
-    # Symmetry only pays across tiles: data that fit one tile are split in four.
-    row_block = min(block_size, max(_SEED_COLUMNS, -(-left_query.shape[0] // 4))) if symmetric else block_size
-    query_blocks = _balanced_blocks(left_query.shape[0], row_block, n_neighbors + 1)
-    reference_blocks = (
-        query_blocks
-        if symmetric
-        else _balanced_blocks(left_reference.shape[0], block_size, n_neighbors)
-    )
-    if symmetric:
-        _search_symmetric(left_query, query_blocks, bounds)
-    else:
-        _search_cross(left_query, left_reference, query_blocks, reference_blocks, bounds)
+    query_blocks = _balanced_blocks(left_query.shape[0], block_size, n_neighbors + 1)
+    reference_blocks = _balanced_blocks(left_reference.shape[0], block_size, n_neighbors)
+    _search_cross(left_query, left_reference, query_blocks, reference_blocks, bounds)
     rows, cols, _ = bounds.candidates()
-    reference = X if symmetric else Y
-    squared = _exact_squared_distances(X, reference, rows, cols)
+    squared = _exact_squared_distances(X, Y, rows, cols)
     return _select_nearest(rows, cols, squared, X.shape[0], n_neighbors, squared=True)
 
 
-def _search_symmetric(left, blocks, bounds):
-    """Visit the upper triangle of tiles; each off-diagonal tile serves rows and columns."""
-    # Diagonal tiles first: they give every row a finite threshold to start with.
-    for start, stop in blocks:
+def _nested_cpu(X, n_neighbors, n_levels, block_size):
+    """The symmetric search, at every level of a nested halving at once."""
+    left, _ = centred_float32(X, extra_columns=2)
+    norms = _augment(left)
+    n_samples, n_features = X.shape
+    gamma = rounding_bound_factor(n_features)
+    levels = [_RunningBounds(norms, norms, n_neighbors, gamma, n_features) for _ in range(n_levels)]
+    edges = [group_edges(n_samples, level) for level in range(n_levels)]
+    blocks, n_tiled = _nested_blocks(edges, block_size, n_neighbors)
+    # Which group of each tiled level every block lies in.
+    group_of = np.array([np.searchsorted(e, [start for start, _ in blocks], side="right") for e in edges[:n_tiled]])
+    # Diagonal tiles first: they give every row a finite threshold at every level.
+    for index, (start, stop) in enumerate(blocks):
         approx = left[start:stop] @ _right_factor(left[start:stop]).T
         np.fill_diagonal(approx, np.inf)
-        _seed_thresholds(approx, start, start, bounds)
+        for bounds in levels[:n_tiled]:
+            _seed_thresholds(approx, start, start, bounds)
+        # Deeper levels' groups are smaller than a block: each is one sub-tile.
+        for level in range(n_tiled, n_levels):
+            e = edges[level]
+            first, last = np.searchsorted(e, [start, stop])
+            for a, b in zip(e[first:last].tolist(), e[first + 1 : last + 1].tolist()):
+                _seed_thresholds(approx[a - start : b - start, a - start : b - start], a, a, levels[level])
+    # Then the upper triangle: each off-diagonal tile serves its rows and its
+    # columns, at every level where both blocks share a group.
     for j, (col_start, col_stop) in enumerate(blocks[1:], start=1):
         right = _right_factor(left[col_start:col_stop])
-        for row_start, row_stop in blocks[:j]:
+        for i, (row_start, row_stop) in enumerate(blocks[:j]):
+            shared = group_of[:, i] == group_of[:, j]
+            if not shared.any():
+                continue
             approx = left[row_start:row_stop] @ right.T
-            _collect(approx, row_start, col_start, bounds)
-            _collect(approx, row_start, col_start, bounds, by_column=True)
+            for level in np.flatnonzero(shared):
+                _collect(approx, row_start, col_start, levels[level])
+                _collect(approx, row_start, col_start, levels[level], by_column=True)
+    candidates = [bounds.candidates()[:2] for bounds in levels]
+    # A pair found at several levels is refined once.
+    keys = np.concatenate([np.minimum(r, c) * n_samples + np.maximum(r, c) for r, c in candidates])
+    unique, inverse = np.unique(keys, return_inverse=True)
+    squared = _exact_squared_distances(X, X, unique // n_samples, unique % n_samples)[inverse]
+    results, offset = [], 0
+    for rows, cols in candidates:
+        values = squared[offset : offset + rows.size]
+        offset += rows.size
+        results.append(_select_nearest(rows, cols, values, n_samples, n_neighbors, squared=True))
+    return results
+
+
+def group_edges(n_samples, level):
+    """Boundaries of the ``2**level`` consecutive near-equal groups of a nested halving."""
+    return np.round(np.arange(2**level + 1) * (n_samples / 2**level)).astype(np.int64)
+
+
+def _nested_blocks(edges, block_size, n_neighbors):
+    """Row blocks that never straddle a group of the first ``n_tiled`` levels.
+
+    The blocks are the groups of the first level whose groups fit a tile; if
+    none does, the deepest level's groups split into balanced blocks. Symmetry
+    only pays across tiles, so data that fit one tile are split in four.
+    """
+    n_samples = edges[0][-1]
+    limit = min(block_size, max(_SEED_COLUMNS, -(-n_samples // 4)))
+    for level, e in enumerate(edges):
+        if np.diff(e).max() <= limit:
+            return list(zip(e[:-1].tolist(), e[1:].tolist())), level + 1
+    e = edges[-1]
+    blocks = [
+        (a + start, a + stop)
+        for a, b in zip(e[:-1].tolist(), e[1:].tolist())
+        for start, stop in _balanced_blocks(b - a, limit, n_neighbors + 1)
+    ]
+    return blocks, len(edges)
 
 
 def _search_cross(left_query, left_reference, query_blocks, reference_blocks, bounds):

@@ -8,7 +8,9 @@ from sklearn_id._neighbors import (
     DuplicatePointsWarning,
     distinct_neighbors,
     kneighbors,
+    group_edges,
     kneighbors_precomputed,
+    nested_kneighbors,
 )
 from sklearn_id._neighbors_torch import kneighbors_torch
 
@@ -92,6 +94,26 @@ def test_torch_path_matches_numpy_path(curved_data):
 
 
 @pytest.mark.cuda
+@pytest.mark.parametrize("block_size", [64, 2048])
+def test_nested_search_equals_a_brute_force_in_every_group(curved_data, block_size):
+    # 1500 rows halved 5 times: groups of 1500 down to 46 or 47 rows, far from the origin.
+    X = curved_data + 1e4
+    levels = nested_kneighbors(X, 2, 6, block_size=block_size)
+    assert len(levels) == 6
+    for level, (distances, indices) in enumerate(levels):
+        edges = group_edges(X.shape[0], level)
+        assert edges.size == 2**level + 1
+        for a, b in zip(edges[:-1], edges[1:]):
+            expected_distances, expected_indices = brute_force(X[a:b], 2)
+            np.testing.assert_allclose(distances[a:b], expected_distances, rtol=1e-12)
+            np.testing.assert_array_equal(indices[a:b], expected_indices + a)
+
+
+def test_nested_search_needs_groups_larger_than_k(curved_data):
+    with pytest.raises(ValueError, match="groups of 23 rows"):
+        nested_kneighbors(curved_data, 23, 7)
+
+
 def test_cuda_path_matches_numpy_path(curved_data):
     torch = pytest.importorskip("torch")
     if not torch.cuda.is_available():
@@ -99,6 +121,10 @@ def test_cuda_path_matches_numpy_path(curved_data):
     X = curved_data + 1e4
     distances, indices = kneighbors(X, 3, device="cuda")
     np.testing.assert_allclose(distances, brute_force(X, 3)[0], rtol=1e-12)
+    for (cuda_distances, _), (cpu_distances, _) in zip(
+        nested_kneighbors(X, 2, 3, device="cuda"), nested_kneighbors(X, 2, 3)
+    ):
+        np.testing.assert_allclose(cuda_distances, cpu_distances, rtol=1e-12)
 
 
 def test_precomputed_matches_coordinates(curved_data):
