@@ -25,9 +25,11 @@ import numpy as np
 
 __all__ = [
     "DuplicatePointsWarning",
-    "distinct_neighbors",
+    "collapse_duplicates",
+    "distinct_neighbor_distances",
     "kneighbors",
     "kneighbors_precomputed",
+    "neighbor_distances_at",
     "nested_kneighbors",
     "resolve_device",
 ]
@@ -203,6 +205,92 @@ def nested_kneighbors(X, n_neighbors, n_levels, *, device="cpu", block_size=None
     return results
 
 
+def neighbor_distances_at(X, ranks, *, device="cpu", block_size=None):
+    """Exact distances to each row's neighbours of the given ranks only (the point itself excluded).
+
+    The search is that of :func:`kneighbors` with ``n_neighbors = max(ranks)``,
+    but only the candidates whose rounding interval overlaps one of the
+    ``ranks`` are refined in float64: the others are certainly nearer or
+    farther than it. For distant ranks (GRIDE) that is a fraction of them.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    ranks : sequence of int
+        Neighbour ranks, from 1.
+    device : str, default="cpu"
+    block_size : int, default=None
+
+    Returns
+    -------
+    distances : ndarray of shape (n_samples, len(ranks)), float64
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_id._neighbors import neighbor_distances_at
+    >>> X = np.array([[0.0], [1.0], [3.0], [7.0]])
+    >>> neighbor_distances_at(X, [1, 3])
+    array([[1., 7.],
+           [1., 6.],
+           [2., 4.],
+           [4., 7.]])
+    """
+    X = np.asarray(X)
+    ranks = np.asarray(ranks, dtype=np.int64)
+    n_neighbors = int(ranks.max())
+    if device != "cpu" or n_neighbors >= X.shape[0]:
+        return kneighbors(X, n_neighbors, device=device, block_size=block_size)[0][:, ranks - 1]
+    bounds = _nested_search(X, n_neighbors, 1, _DEFAULT_BLOCK_SIZE if block_size is None else block_size)[0]
+    return _refine_ranks(X, bounds, ranks)
+
+
+def _refine_ranks(X, bounds, ranks):
+    """Exact distances at ``ranks`` from a search's candidates, refining only the ambiguous ones.
+
+    Per row, sorted by approximation ``a``, with ``E`` the row's largest
+    rounding bound: the true value at rank ``r`` lies within ``E`` of
+    ``a_(r)``, so a candidate more than ``2 E`` below ``a_(r)`` is certainly
+    nearer and one more than ``2 E`` above certainly farther. The value at
+    rank ``r`` is then the ``(r - below)``-th smallest exact value of the
+    window in between.
+    """
+    rows, cols, approx = bounds.candidates()
+    n_samples = X.shape[0]
+    key = _row_key(rows, approx)
+    order = np.argsort(key, kind="stable")
+    rows, cols, key = rows[order], cols[order], key[order]
+    starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+    if starts.size != n_samples or np.diff(np.r_[starts, rows.size]).min() < ranks.max():
+        raise RuntimeError("neighbour search lost candidates; please report this as a bug")
+    error = bounds.gamma * (bounds.norms_query[rows] + bounds.norms_reference[cols]) + bounds.floor
+    # The pad covers the key's rounding (see _row_key).
+    half_width = 2.001 * np.maximum.reduceat(error, starts) * (1 + 4 * _UNIT_ROUNDOFF_32) + 1e-8
+    first = starts[:, None] + ranks - 1
+    low = np.searchsorted(key, key[first] - half_width[:, None], side="left")
+    high = np.searchsorted(key, key[first] + half_width[:, None], side="right")
+    ambiguous = np.zeros(rows.size + 1, dtype=np.int64)
+    np.add.at(ambiguous, low.ravel(), 1)
+    np.add.at(ambiguous, high.ravel(), -1)
+    refine = np.flatnonzero(np.cumsum(ambiguous[:-1]) > 0)
+    exact = np.full(rows.size, np.inf)
+    (exact[refine],) = _exact_squared_pairs(X, [(rows[refine], cols[refine])])
+    width = int((high - low).max())
+    positions = low[..., None] + np.arange(width)
+    window = np.where(positions < high[..., None], exact[np.minimum(positions, rows.size - 1)], np.inf)
+    window.sort(axis=-1)
+    nth = (first - low)[..., None]
+    return np.sqrt(np.take_along_axis(window, nth, axis=-1)[..., 0])
+
+
+def _row_key(rows, values):
+    """A float64 key sorted by row, then value: values of unit-scaled data lie in [-1, 5], rows are 8 apart.
+
+    Exact up to ``8 * n_rows * 2**-52`` (2e-9 for a million rows).
+    """
+    return rows * 8.0 + values
+
+
 def kneighbors_precomputed(distances, n_neighbors):
     """Nearest neighbours read off a square distance matrix (self excluded).
 
@@ -350,7 +438,11 @@ class _RunningBounds:
             self._prune()
 
     def _merge_best(self, rows, upper):
-        order = np.lexsort((upper, rows))
+        # One float key orders by row, then bound (rows are 8 apart, unit-scaled
+        # bounds lie in [-1, 5]). Its rounding may swap bounds within 1e-9 of
+        # each other: harmless, as the largest of any k bounds still bounds the
+        # k-th distance from above.
+        order = np.argsort(_row_key(rows, upper), kind="stable")
         rows, upper = rows[order], upper[order]
         starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
         rank = np.arange(rows.size) - np.repeat(starts, np.diff(np.r_[starts, rows.size]))
@@ -424,6 +516,27 @@ def _kneighbors_cpu(X, n_neighbors, *, Y, block_size):
 
 def _nested_cpu(X, n_neighbors, n_levels, block_size):
     """The symmetric search, at every level of a nested halving at once."""
+    levels = _nested_search(X, n_neighbors, n_levels, block_size)
+    candidates = [bounds.candidates()[:2] for bounds in levels]
+    # A pair found at several levels is refined once.
+    squared = _exact_squared_pairs(X, candidates)
+    return [
+        _select_nearest(rows, cols, values, X.shape[0], n_neighbors, squared=True)
+        for (rows, cols), values in zip(candidates, squared)
+    ]
+
+
+def _exact_squared_pairs(X, pair_lists):
+    """Exact squared distances of lists of ``(rows, cols)`` pairs of ``X``, each unordered pair computed once."""
+    n_samples = X.shape[0]
+    keys = np.concatenate([np.minimum(r, c) * n_samples + np.maximum(r, c) for r, c in pair_lists])
+    unique, inverse = np.unique(keys, return_inverse=True)
+    squared = _exact_squared_distances(X, X, unique // n_samples, unique % n_samples)[inverse]
+    return np.split(squared, np.cumsum([rows.size for rows, _ in pair_lists])[:-1])
+
+
+def _nested_search(X, n_neighbors, n_levels, block_size):
+    """The float32 pass of the nested search: one ``_RunningBounds`` per level, holding its candidates."""
     left, _ = centred_float32(X, extra_columns=2)
     norms = _augment(left)
     n_samples, n_features = X.shape
@@ -433,9 +546,17 @@ def _nested_cpu(X, n_neighbors, n_levels, block_size):
     blocks, n_tiled = _nested_blocks(edges, block_size, n_neighbors)
     # Which group of each tiled level every block lies in.
     group_of = np.array([np.searchsorted(e, [start for start, _ in blocks], side="right") for e in edges[:n_tiled]])
+    # One buffer for every tile's product spares the allocator a page fault per entry.
+    largest = max(stop - start for start, stop in blocks)
+    buffer = np.empty(largest * largest, dtype=np.float32)
+
+    def product(rows, right):
+        out = buffer[: (rows.stop - rows.start) * right.shape[0]].reshape(rows.stop - rows.start, right.shape[0])
+        return np.matmul(left[rows], right.T, out=out)
+
     # Diagonal tiles first: they give every row a finite threshold at every level.
-    for index, (start, stop) in enumerate(blocks):
-        approx = left[start:stop] @ _right_factor(left[start:stop]).T
+    for start, stop in blocks:
+        approx = product(slice(start, stop), _right_factor(left[start:stop]))
         np.fill_diagonal(approx, np.inf)
         for bounds in levels[:n_tiled]:
             _seed_thresholds(approx, start, start, bounds)
@@ -453,21 +574,10 @@ def _nested_cpu(X, n_neighbors, n_levels, block_size):
             shared = group_of[:, i] == group_of[:, j]
             if not shared.any():
                 continue
-            approx = left[row_start:row_stop] @ right.T
+            approx = product(slice(row_start, row_stop), right)
             for level in np.flatnonzero(shared):
-                _collect(approx, row_start, col_start, levels[level])
-                _collect(approx, row_start, col_start, levels[level], by_column=True)
-    candidates = [bounds.candidates()[:2] for bounds in levels]
-    # A pair found at several levels is refined once.
-    keys = np.concatenate([np.minimum(r, c) * n_samples + np.maximum(r, c) for r, c in candidates])
-    unique, inverse = np.unique(keys, return_inverse=True)
-    squared = _exact_squared_distances(X, X, unique // n_samples, unique % n_samples)[inverse]
-    results, offset = [], 0
-    for rows, cols in candidates:
-        values = squared[offset : offset + rows.size]
-        offset += rows.size
-        results.append(_select_nearest(rows, cols, values, n_samples, n_neighbors, squared=True))
-    return results
+                _collect_both(approx, row_start, col_start, levels[level])
+    return levels
 
 
 def group_edges(n_samples, level):
@@ -516,7 +626,7 @@ def _seed_thresholds(approx, row_start, col_start, bounds):
     its cost.
     """
     k = bounds.k
-    n_seed = min(approx.shape[1], max(_SEED_COLUMNS, 2 * k + 1))
+    n_seed = min(approx.shape[1], max(_SEED_COLUMNS, 16 * k))
     seed = approx[:, :n_seed]
     local_rows = np.arange(approx.shape[0])
     part = np.argpartition(seed, k - 1, axis=1)[:, :k]
@@ -547,6 +657,24 @@ def _collect(approx, row_start, col_start, bounds, *, by_column=False):
         hit = np.flatnonzero(approx.min(axis=1) <= threshold)
         rows, cols = np.nonzero(approx[hit] <= threshold[hit, None])
         bounds.add(hit[rows] + row_start, cols + col_start, approx[hit[rows], cols])
+
+
+def _collect_both(approx, row_start, col_start, bounds):
+    """Keep an off-diagonal tile's entries under the threshold of their row or of their column.
+
+    The symmetric search's tile serves both blocks; one scan finds the
+    entries for either, since the two blocks' thresholds are independent.
+    """
+    row_threshold = bounds.threshold[row_start : row_start + approx.shape[0]]
+    column_threshold = bounds.threshold[col_start : col_start + approx.shape[1]]
+    under_row = approx <= row_threshold[:, None]
+    under_column = approx <= column_threshold
+    rows, cols = np.nonzero(under_row | under_column)
+    values = approx[rows, cols]
+    for_row = under_row[rows, cols]
+    for_column = under_column[rows, cols]
+    bounds.add(rows[for_row] + row_start, cols[for_row] + col_start, values[for_row])
+    bounds.add(cols[for_column] + col_start, rows[for_column] + row_start, values[for_column])
 
 
 def _exact_squared_distances(X, reference, rows, cols):
@@ -589,27 +717,59 @@ class DuplicatePointsWarning(UserWarning):
     """Warning raised when exact duplicate rows are collapsed before estimation."""
 
 
-def distinct_neighbors(X, n_neighbors, *, metric="euclidean", device="cpu"):
-    """Neighbours of the distinct points of ``X``, duplicates collapsed.
+def distinct_neighbor_distances(X, ranks, *, metric="euclidean", device="cpu"):
+    """Distances to the neighbours of ``ranks`` among the distinct points of ``X``.
 
     Exact duplicates have a first-neighbour distance of exactly zero, so the
     search runs once on all rows; only when it finds zeros are the duplicates
-    collapsed (first occurrence kept) and the search repeated on the distinct
-    rows, with a :class:`DuplicatePointsWarning` that gives their number.
+    collapsed (first occurrence kept, see :func:`collapse_duplicates`) and
+    the search repeated on the distinct rows.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features) or (n_samples, n_samples)
+        Data, or a square distance matrix when ``metric="precomputed"``.
+    ranks : sequence of int
+        Neighbour ranks, from 1.
+    metric : {"euclidean", "precomputed"}
+    device : str
+
+    Returns
+    -------
+    distances : ndarray of shape (n_distinct, len(ranks))
+    distinct : ndarray of shape (n_distinct,)
+        Row indices of ``X`` kept, in increasing order.
+    """
+    ranks = np.asarray(ranks, dtype=np.int64)
+    n_samples, n_neighbors = X.shape[0], int(ranks.max())
+    if metric != "precomputed" and n_neighbors < n_samples:
+        # Rank 1 tells duplicates apart.
+        searched = np.union1d([1], ranks)
+        distances = neighbor_distances_at(X, searched, device=device)
+        if distances[:, 0].min() > 0:
+            return distances[:, np.searchsorted(searched, ranks)], np.arange(n_samples)
+    distinct = collapse_duplicates(X, n_neighbors, metric=metric)
+    if metric == "precomputed":
+        square = X if distinct.size == n_samples else X[np.ix_(distinct, distinct)]
+        return kneighbors_precomputed(square, n_neighbors)[0][:, ranks - 1], distinct
+    return neighbor_distances_at(X[distinct], ranks, device=device), distinct
+
+
+def collapse_duplicates(X, n_neighbors, *, metric="euclidean"):
+    """Rows of ``X`` that remain once exact duplicates are collapsed (first occurrence kept).
+
+    Warns with a :class:`DuplicatePointsWarning` that gives their number, and
+    raises when fewer than ``n_neighbors + 1`` distinct points remain.
 
     Parameters
     ----------
     X : ndarray of shape (n_samples, n_features) or (n_samples, n_samples)
         Data, or a square distance matrix when ``metric="precomputed"``.
     n_neighbors : int
-    metric : {"euclidean", "precomputed"}
-    device : str
+    metric : {"euclidean", "precomputed"}, default="euclidean"
 
     Returns
     -------
-    distances : ndarray of shape (n_distinct, n_neighbors)
-    indices : ndarray of shape (n_distinct, n_neighbors)
-        Indices into the distinct points.
     distinct : ndarray of shape (n_distinct,)
         Row indices of ``X`` kept, in increasing order.
     """
@@ -617,10 +777,6 @@ def distinct_neighbors(X, n_neighbors, *, metric="euclidean", device="cpu"):
     if metric == "precomputed":
         distinct = np.flatnonzero(~np.triu(X == 0, 1).any(axis=0))
     else:
-        if n_neighbors < n_samples:
-            distances, indices = kneighbors(X, n_neighbors, device=device)
-            if distances[:, 0].min() > 0:
-                return distances, indices, np.arange(n_samples)
         distinct = _first_occurrences(X)
     n_distinct = distinct.size
     if n_distinct < n_samples:
@@ -628,7 +784,7 @@ def distinct_neighbors(X, n_neighbors, *, metric="euclidean", device="cpu"):
             f"{n_samples - n_distinct} exact duplicate rows were collapsed: the "
             f"estimate uses the {n_distinct} distinct points.",
             DuplicatePointsWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
     if n_distinct == 1:
         raise ValueError(
@@ -641,12 +797,7 @@ def distinct_neighbors(X, n_neighbors, *, metric="euclidean", device="cpu"):
             f"{n_neighbors + 1} are needed to find {n_neighbors} neighbours of each; "
             "provide more distinct points."
         )
-    if metric == "precomputed":
-        square = X if n_distinct == n_samples else X[np.ix_(distinct, distinct)]
-        distances, indices = kneighbors_precomputed(square, n_neighbors)
-    else:
-        distances, indices = kneighbors(X[distinct], n_neighbors, device=device)
-    return distances, indices, distinct
+    return distinct
 
 
 def _first_occurrences(X):

@@ -6,10 +6,11 @@ from scipy.spatial.distance import cdist
 
 from sklearn_id._neighbors import (
     DuplicatePointsWarning,
-    distinct_neighbors,
+    distinct_neighbor_distances,
     kneighbors,
     group_edges,
     kneighbors_precomputed,
+    neighbor_distances_at,
     nested_kneighbors,
 )
 from sklearn_id._neighbors_torch import kneighbors_torch
@@ -109,6 +110,16 @@ def test_nested_search_equals_a_brute_force_in_every_group(curved_data, block_si
             np.testing.assert_array_equal(indices[a:b], expected_indices + a)
 
 
+@pytest.mark.parametrize("offset, decimals", [(0.0, None), (1e4, None), (0.0, 1)])
+def test_distances_at_ranks_equal_a_brute_force(curved_data, offset, decimals):
+    # Rounded data have many exact ties: the windows around each rank must hold them all.
+    X = curved_data[:, :3] if decimals is None else np.round(curved_data[:, :3], decimals)
+    X = X + offset
+    ranks = [1, 2, 4, 8, 16, 32, 64]
+    expected, _ = brute_force(X, 64)
+    np.testing.assert_allclose(neighbor_distances_at(X, ranks, block_size=256), expected[:, np.array(ranks) - 1], rtol=1e-12)
+
+
 def test_nested_search_needs_groups_larger_than_k(curved_data):
     with pytest.raises(ValueError, match="groups of 23 rows"):
         nested_kneighbors(curved_data, 23, 7)
@@ -145,7 +156,7 @@ def test_duplicates_are_collapsed_with_a_warning(curved_data, metric):
     X = np.vstack([curved_data[:300], curved_data[[5, 0, 5]]])
     data = cdist(X, X) if metric == "precomputed" else X
     with pytest.warns(DuplicatePointsWarning, match="3 exact duplicate rows"):
-        distances, indices, distinct = distinct_neighbors(data, 2, metric=metric)
+        distances, distinct = distinct_neighbor_distances(data, [1, 2], metric=metric)
     np.testing.assert_array_equal(distinct, np.arange(300))
     np.testing.assert_allclose(distances, brute_force(curved_data[:300], 2)[0], rtol=1e-12)
 
@@ -153,11 +164,11 @@ def test_duplicates_are_collapsed_with_a_warning(curved_data, metric):
 def test_negative_zero_counts_as_a_duplicate():
     X = np.array([[0.0, 1.0], [-0.0, 1.0], [2.0, 0.0], [5.0, 5.0]])
     with pytest.warns(DuplicatePointsWarning, match="1 exact duplicate"):
-        _, _, distinct = distinct_neighbors(X, 2)
+        _, distinct = distinct_neighbor_distances(X, [1, 2])
     np.testing.assert_array_equal(distinct, [0, 2, 3])
 
 
 def test_identical_points_are_an_error():
     with pytest.raises(ValueError, match="All 10 points are identical"):
         with pytest.warns(DuplicatePointsWarning):
-            distinct_neighbors(np.ones((10, 3)), 2)
+            distinct_neighbor_distances(np.ones((10, 3)), [1, 2])
