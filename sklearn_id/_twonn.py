@@ -6,9 +6,8 @@ import numpy as np
 from scipy import stats
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, check_non_negative, validate_data
 
-from sklearn_id._neighbors import distinct_neighbors, kneighbors, resolve_device
+from sklearn_id._base import NeighborRatioMixin
 
 __all__ = [
     "TwoNNDimension",
@@ -175,7 +174,7 @@ def twonn_interval(mu, discard_fraction=0.0, confidence=0.95):
     return float(low), float(high)
 
 
-class TwoNNDimension(TransformerMixin, BaseEstimator):
+class TwoNNDimension(NeighborRatioMixin, TransformerMixin, BaseEstimator):
     """Intrinsic dimension from the ratio of second to first neighbour distances.
 
     For each point, ``mu = r2 / r1`` follows a Pareto law of index ``d``, the
@@ -282,21 +281,13 @@ class TwoNNDimension(TransformerMixin, BaseEstimator):
         self : TwoNNDimension
             The fitted estimator.
         """
-        X = self._validate_input(X, reset=True)
         if self.method == "linear" and self.discard_fraction == 0:
             raise ValueError(
                 "method='linear' needs discard_fraction > 0: with nothing discarded "
                 "the largest ratio has -log(1 - F) = inf. Use method='mle' to keep "
                 "every ratio."
             )
-        self.device_ = "cpu" if self.metric == "precomputed" else resolve_device(self.device)
-        distances, _, distinct = distinct_neighbors(
-            X, 2, metric=self.metric, device=self.device_
-        )
-        self.n_duplicates_ = X.shape[0] - distinct.size
-        self._distinct_index = distinct
-        if self.metric == "euclidean":
-            self._fit_X = X if distinct.size == X.shape[0] else X[distinct]
+        distances = self._fit_neighbors(X, [1, 2])
         self.mu_ = distances[:, 1] / distances[:, 0]
         self.dimension_ = self._dimension_from_ratios(self.mu_)
         self.dimension_ci_ = twonn_interval(self.mu_, self.discard_fraction)
@@ -324,41 +315,6 @@ class TwoNNDimension(TransformerMixin, BaseEstimator):
         -------
         local_dimension : ndarray of shape (n_samples, 1)
         """
-        check_is_fitted(self)
-        X = self._validate_input(X, reset=False)
-        k = min(self.n_neighbors, self.mu_.size)
-        if self.metric == "precomputed":
-            indices = _nearest_columns(X[:, self._distinct_index], k)
-        else:
-            _, indices = kneighbors(X, k, Y=self._fit_X, device=self.device_)
-        total = np.log(self.mu_)[indices].sum(axis=1)
+        log_mu = self._pooled_log_ratios(X)
         with np.errstate(divide="ignore"):
-            return ((k - 1) / total)[:, None]
-
-    def _validate_input(self, X, *, reset):
-        X = validate_data(
-            self, X, dtype=[np.float64, np.float32], ensure_min_samples=3 if reset else 1, reset=reset
-        )
-        if self.metric == "precomputed":
-            _check_distances(X, square=reset)
-        return X
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.pairwise = self.metric == "precomputed"
-        tags.input_tags.positive_only = self.metric == "precomputed"
-        return tags
-
-
-def _nearest_columns(distances, k):
-    """Indices of the ``k`` smallest entries of each row."""
-    return np.argpartition(distances, k - 1, axis=1)[:, :k]
-
-
-def _check_distances(D, *, square):
-    if square and D.shape[0] != D.shape[1]:
-        raise ValueError(
-            f"metric='precomputed' needs a square distance matrix, got shape {D.shape}; "
-            "pass the pairwise distances of the samples, or use metric='euclidean'."
-        )
-    check_non_negative(D, "TwoNNDimension(metric='precomputed')")
+            return ((log_mu.shape[1] - 1) / log_mu.sum(axis=1))[:, None]

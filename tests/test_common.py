@@ -2,7 +2,7 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklearn_id import PCADimension, TwoNNDimension
+from sklearn_id import GRIDEDimension, PCADimension, TwoNNDimension
 
 
 def _expected_failed_checks(estimator):
@@ -22,6 +22,9 @@ def _expected_failed_checks(estimator):
         TwoNNDimension(),
         TwoNNDimension(method="mle"),
         TwoNNDimension(metric="precomputed"),
+        GRIDEDimension(),
+        GRIDEDimension(n1=2, n2=4),
+        GRIDEDimension(n1=2, n2=4, metric="precomputed"),
         PCADimension(),
     ],
     expected_failed_checks=_expected_failed_checks,
