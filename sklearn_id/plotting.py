@@ -1,11 +1,11 @@
-"""Figures of the seed paper: ID against relative depth, and ID against accuracy.
+"""Figures: ID against relative depth, against accuracy, and against scale.
 
 matplotlib is imported when a function is called, not with the package.
 """
 
 import numpy as np
 
-__all__ = ["plot_depth_profile", "plot_id_vs_accuracy"]
+__all__ = ["plot_depth_profile", "plot_id_scaling", "plot_id_vs_accuracy"]
 
 
 def _axes(ax):
@@ -121,4 +121,43 @@ def plot_id_vs_accuracy(ids, accuracies, labels=None, ax=None, *, accuracy_label
     ax.set_title(f"Pearson r = {correlation.r:.2f} (95% CI {correlation.ci[0]:.2f} to {correlation.ci[1]:.2f})")
     ax.set_xlabel("ID of the last hidden layer")
     ax.set_ylabel(accuracy_label)
+    return ax
+
+
+def plot_id_scaling(scaling, ax=None, *, label=None):
+    """ID against scale (log axis) with error bars, from :func:`sklearn_id.id_scaling`.
+
+    The plateau between the noise (small scales, high ID) and the curvature
+    (large scales) is the ID to report.
+
+    Parameters
+    ----------
+    scaling : DataFrame
+        With ``scale``, ``id`` and ``id_std`` columns.
+    ax : matplotlib Axes, default=None
+    label : str, default=None
+        Legend entry of the curve.
+
+    Returns
+    -------
+    ax : matplotlib Axes
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import pandas as pd
+    >>> from sklearn_id.plotting import plot_id_scaling
+    >>> curve = pd.DataFrame({"scale": [0.01, 0.02, 0.04], "id": [3.8, 2.4, 2.0],
+    ...                       "id_std": [float("nan"), 0.1, 0.2]})
+    >>> plot_id_scaling(curve).get_xscale()
+    'log'
+    """
+    ax = _axes(ax)
+    ax.errorbar(scaling["scale"], scaling["id"], yerr=scaling["id_std"], marker="o", capsize=3, label=label)
+    ax.set_xscale("log")
+    ax.set_xlabel("scale (mean distance to the farther neighbour)")
+    ax.set_ylabel("intrinsic dimension")
+    if label is not None:
+        ax.legend()
     return ax
