@@ -14,6 +14,11 @@ On the CPU the distance matrix is treated as symmetric: each off-diagonal tile
 is computed once and serves both its rows and its columns. Each row keeps a
 running upper bound on its ``n_neighbors``-th distance, so a tile only costs a
 comparison per entry, never a selection over a whole row.
+
+Two variants share that pass: :func:`nested_kneighbors` searches every group
+of a nested halving of the rows at once (decimation curves), and
+:func:`neighbor_distances_at` refines only the candidates that may sit at the
+requested ranks (GRIDE), not all ``n_neighbors`` of them.
 """
 
 import math
@@ -618,45 +623,35 @@ def _search_cross(left_query, left_reference, query_blocks, reference_blocks, bo
 
 
 def _seed_thresholds(approx, row_start, col_start, bounds):
-    """First tile of a row block: a few of its columns give each row a finite threshold.
+    """First tile of a row block: some of its columns give each row a finite threshold.
 
-    The bound from ``_SEED_COLUMNS`` columns is loose, but collecting the
-    whole tile under it, then merging, leaves each row with the tile's true
-    ``k`` best: as tight as a selection over the whole tile, at a fraction of
-    its cost.
+    The bound from the first ``max(_SEED_COLUMNS, 16 k)`` columns is loose,
+    but collecting the whole tile under it, then merging, leaves each row
+    with the tile's true ``k`` best: as tight as a selection over the whole
+    tile, at a fraction of its cost.
     """
     k = bounds.k
     n_seed = min(approx.shape[1], max(_SEED_COLUMNS, 16 * k))
-    seed = approx[:, :n_seed]
-    local_rows = np.arange(approx.shape[0])
-    part = np.argpartition(seed, k - 1, axis=1)[:, :k]
-    upper = seed[local_rows[:, None], part] + bounds.gamma * (
-        bounds.norms_query[local_rows + row_start][:, None]
-        + bounds.norms_reference[part + col_start]
-    )
-    bounds.set_threshold(local_rows + row_start, upper.max(axis=1))
+    rows = np.arange(row_start, row_start + approx.shape[0])
+    # The k smallest approximations, each within gamma (n_i + n_j) of its distance:
+    # the k-th plus the widest such bound over the seed columns bounds the k-th distance.
+    kth = np.partition(approx[:, :n_seed], k - 1, axis=1)[:, k - 1]
+    widest = bounds.norms_reference[col_start : col_start + n_seed].max()
+    upper = kth + bounds.gamma * (bounds.norms_query[rows] + widest)
+    bounds.set_threshold(rows, upper)
     _collect(approx, row_start, col_start, bounds)
 
 
-def _collect(approx, row_start, col_start, bounds, *, by_column=False):
+def _collect(approx, row_start, col_start, bounds):
     """Keep the tile's entries under their row's threshold.
 
-    A min-reduction first finds the few rows with any entry under threshold;
-    only those are compared entry by entry. With ``by_column``, the tile is
-    read transposed: its columns are the query rows (the symmetric search's
-    second use of a tile).
+    A min-reduction first finds the rows with any entry under threshold;
+    only those are compared entry by entry.
     """
-    if by_column:
-        threshold = bounds.threshold[col_start : col_start + approx.shape[1]]
-        hit = np.flatnonzero(approx.min(axis=0) <= threshold)
-        cols, rows = np.nonzero(approx[:, hit] <= threshold[hit])
-        values = approx[cols, hit[rows]]
-        bounds.add(hit[rows] + col_start, cols + row_start, values)
-    else:
-        threshold = bounds.threshold[row_start : row_start + approx.shape[0]]
-        hit = np.flatnonzero(approx.min(axis=1) <= threshold)
-        rows, cols = np.nonzero(approx[hit] <= threshold[hit, None])
-        bounds.add(hit[rows] + row_start, cols + col_start, approx[hit[rows], cols])
+    threshold = bounds.threshold[row_start : row_start + approx.shape[0]]
+    hit = np.flatnonzero(approx.min(axis=1) <= threshold)
+    rows, cols = np.nonzero(approx[hit] <= threshold[hit, None])
+    bounds.add(hit[rows] + row_start, cols + col_start, approx[hit[rows], cols])
 
 
 def _collect_both(approx, row_start, col_start, bounds):
