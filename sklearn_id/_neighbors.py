@@ -44,8 +44,8 @@ _TINY_32 = float(np.finfo(np.float32).tiny)
 _DEFAULT_BLOCK_SIZE = 2048
 # Columns of a first tile that seed each row's threshold.
 _SEED_COLUMNS = 256
-# Pairs refined per chunk: bounds the float64 difference buffer to ~32 MB.
-_REFINE_BUFFER_ENTRIES = 1 << 22
+# Entries per refinement chunk: 4 MB buffers stay on the heap, so no page faults per chunk.
+_REFINE_BUFFER_ENTRIES = 1 << 19
 
 
 def resolve_device(device):

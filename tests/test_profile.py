@@ -10,7 +10,7 @@ from sklearn.preprocessing import StandardScaler
 from torch import nn
 from torchvision import models
 
-from sklearn_id import DepthProfile, LayerActivationTransformer, TwoNNDimension, list_layers
+from sklearn_id import DepthProfile, GRIDEDimension, LayerActivationTransformer, TwoNNDimension, list_layers
 from sklearn_id._layers import SplitLayer, auto_checkpoints, plan_passes
 from sklearn_id._neighbors import kneighbors
 from sklearn_id._profile import _subsample_ratios, paper_pca_estimator
@@ -42,6 +42,15 @@ def test_each_id_equals_twonn_on_the_layer(mlp, inputs, fitted):
     for layer, dimension in zip(profile["layer"], profile["id"]):
         activations = LayerActivationTransformer(mlp, layer, device="cpu").fit_transform(inputs)
         assert dimension == pytest.approx(TwoNNDimension().fit(activations).dimension_, rel=1e-6)
+
+
+def test_gride_profiles_each_layer_at_a_larger_scale(mlp, inputs):
+    estimator = GRIDEDimension(n1=8, n2=16)
+    profile = DepthProfile(mlp, id_estimator=estimator, pca_estimator=None, n_resamples=2, random_state=0).fit(inputs)
+    for layer, dimension in zip(profile.profile_["layer"], profile.profile_["id"]):
+        activations = LayerActivationTransformer(mlp, layer, device="cpu").fit_transform(inputs)
+        assert dimension == pytest.approx(GRIDEDimension(n1=8, n2=16).fit(activations).dimension_, rel=1e-9)
+    assert (profile.profile_["id_std"] > 0).all()
 
 
 def test_columns_depth_and_last_hidden(fitted):
