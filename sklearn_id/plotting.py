@@ -154,8 +154,12 @@ def plot_id_scaling(scaling, ax=None, *, label=None):
     'log'
     """
     ax = _axes(ax)
+    from matplotlib.ticker import NullFormatter
+
     ax.errorbar(scaling["scale"], scaling["id"], yerr=scaling["id_std"], marker="o", capsize=3, label=label)
     ax.set_xscale("log")
+    # Labelled minor ticks crowd a short log axis: keep the decades only.
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("scale (mean distance to the farther neighbour)")
     ax.set_ylabel("intrinsic dimension")
     if label is not None:

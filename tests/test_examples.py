@@ -1,0 +1,28 @@
+"""Every script under examples/ runs to the end and saves its figure, so none of them rots."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = sorted((Path(__file__).parents[1] / "examples").glob("*.py"))
+
+
+def test_the_five_examples_are_found():
+    assert [path.name for path in EXAMPLES] == [
+        "grid_search_with_id.py",
+        "plot_hunchback.py",
+        "plot_id_vs_accuracy.py",
+        "plot_shuffled_labels.py",
+        "plot_twonn_scale.py",
+    ]
+
+
+@pytest.mark.parametrize("script", EXAMPLES, ids=lambda path: path.stem)
+def test_example_runs_and_saves_its_figure(script, tmp_path):
+    (figure,) = re.findall(r'savefig\("([^"]+\.png)"', script.read_text())
+    result = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / figure).stat().st_size > 20_000
