@@ -44,8 +44,8 @@ class PCADimension(TransformerMixin, BaseEstimator):
     explained_variance_ratio_ : ndarray of shape (n_components_total,)
         Explained variance ratio of every component, largest first (the whole
         spectrum, not only the kept part).
-    components_ : ndarray of shape (dimension_, n_features)
-        The kept principal axes.
+    components_ : ndarray of shape (n_kept, n_features)
+        The kept principal axes (``n_kept = dimension_``).
     mean_ : ndarray of shape (n_features,)
         Per-feature mean of the training data.
     n_features_in_ : int
@@ -113,7 +113,7 @@ class PCADimension(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        X_new : ndarray of shape (n_samples, dimension_)
+        X_new : ndarray of shape (n_samples, n_kept)
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
@@ -124,7 +124,7 @@ class PCADimension(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, dimension_)
+        X : array-like of shape (n_samples, n_kept)
 
         Returns
         -------
