@@ -443,18 +443,25 @@ class _RunningBounds:
             self._prune()
 
     def _merge_best(self, rows, upper):
-        # One float key orders by row, then bound (rows are 8 apart, unit-scaled
-        # bounds lie in [-1, 5]). Its rounding may swap bounds within 1e-9 of
-        # each other: harmless, as the largest of any k bounds still bounds the
-        # k-th distance from above.
-        order = np.argsort(_row_key(rows, upper), kind="stable")
-        rows, upper = rows[order], upper[order]
+        if np.any(rows[1:] < rows[:-1]):
+            order = np.argsort(rows, kind="stable")
+            rows, upper = rows[order], upper[order]
         starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
-        rank = np.arange(rows.size) - np.repeat(starts, np.diff(np.r_[starts, rows.size]))
+        if np.diff(np.r_[starts, rows.size]).max() > self.k:
+            # Some rows bring more than k bounds: order each row's by value.
+            # One float key does it (rows are 8 apart, unit-scaled bounds lie
+            # in [-1, 5]); its rounding may swap bounds within 1e-9 of each
+            # other, which is harmless: the largest of any k bounds still
+            # bounds the k-th distance from above.
+            order = np.argsort(_row_key(rows, upper), kind="stable")
+            rows, upper = rows[order], upper[order]
+        counts = np.diff(np.r_[starts, rows.size])
+        segment = np.repeat(np.arange(starts.size), counts)
+        rank = np.arange(rows.size) - starts[segment]
         keep = rank < self.k
         touched = rows[starts]
         incoming = np.full((touched.size, self.k), np.inf)
-        incoming[np.searchsorted(touched, rows[keep]), rank[keep]] = upper[keep]
+        incoming[segment[keep], rank[keep]] = upper[keep]
         merged = np.sort(np.concatenate([self.best[touched], incoming], axis=1), axis=1)
         self.best[touched] = merged[:, : self.k]
         self._update_threshold(touched)
