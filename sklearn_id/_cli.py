@@ -72,7 +72,6 @@ def run_main_job(args):
     from sklearn.model_selection import train_test_split
 
     from sklearn_id import DepthProfile
-    from sklearn_id._activations import resolve_torch_device
     from sklearn_id.datasets import load_digit_images
     from sklearn_id.models import EpochProgressBar, make_digits_classifier
     from sklearn_id.plotting import plot_depth_profile
@@ -81,7 +80,7 @@ def run_main_job(args):
     train_images, test_images, train_labels, test_labels = train_test_split(
         images, labels, test_size=0.3, stratify=labels, random_state=args.seed
     )
-    device = str(resolve_torch_device(args.device))
+    device = checked_device(args.device)
     # The same seed before each initialisation: the untrained network is the trained one's start.
     torch.manual_seed(args.seed)
     untrained = make_digits_classifier(max_epochs=args.epochs, device=device).initialize()
@@ -104,6 +103,18 @@ def run_main_job(args):
     ax.set_title("DigitsCNN on scikit-learn digits: trained vs untrained")
     ax.figure.savefig(path, dpi=120, bbox_inches="tight")
     print(f"\nwrote {path}")
+
+
+def checked_device(name):
+    """The torch device ``name`` resolves to, or a :class:`UsageError` that says why not."""
+    import torch
+
+    from sklearn_id._activations import resolve_torch_device
+
+    try:
+        return str(torch.device(resolve_torch_device(name)))
+    except (RuntimeError, ValueError) as error:
+        raise UsageError(f"--device {name}: {error}") from None
 
 
 def format_profile(profile):

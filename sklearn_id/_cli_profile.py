@@ -3,7 +3,7 @@
 import difflib
 from pathlib import Path
 
-from sklearn_id._cli import UsageError, format_profile
+from sklearn_id._cli import UsageError, checked_device, format_profile
 
 
 def run_profile(args):
@@ -12,6 +12,7 @@ def run_profile(args):
 
     from sklearn_id import DepthProfile
 
+    device = checked_device(args.device)
     model, transform = load_torchvision_model(args.model, args.weights)
     dataset = load_image_folder(args.images, transform)
     n_images = min(args.n_images, len(dataset))
@@ -21,7 +22,7 @@ def run_profile(args):
         dataset = torch.utils.data.Subset(dataset, chosen.tolist())
     layers = args.layers if args.layers == "auto" else [name.strip() for name in args.layers.split(",")]
     profile = DepthProfile(
-        model, layers=layers, batch_size=args.batch_size, device=args.device, random_state=args.seed, progress=True
+        model, layers=layers, batch_size=args.batch_size, device=device, random_state=args.seed, progress=True
     )
     try:
         profile.fit(dataset)

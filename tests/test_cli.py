@@ -39,6 +39,16 @@ def test_main_job_prints_both_tables_and_writes_the_figure(tmp_path, capsys):
     assert (tmp_path / "depth_profile.png").stat().st_size > 10_000
 
 
+@pytest.mark.parametrize("device", ["gpu", "cuda"])
+def test_an_unusable_device_is_explained(device, capsys):
+    if device == "cuda" and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--device", device, "--epochs", "1"])
+    assert exit_info.value.code == 2
+    assert f"--device {device}:" in capsys.readouterr().err
+
+
 def test_help_runs_as_a_module():
     result = subprocess.run([sys.executable, "-m", "sklearn_id", "--help"], capture_output=True, text=True)
     assert result.returncode == 0
