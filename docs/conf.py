@@ -37,4 +37,4 @@ sphinx_gallery_conf = {
 
 html_theme = "alabaster"
 html_title = "sklearn-id"
-html_static_path = []
+html_static_path = ["_static"]
