@@ -8,7 +8,6 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, validate_params
-from sklearn.utils.validation import check_array
 
 from sklearn_id._gride import GRIDEDimension, _solve, _standard_deviation
 from sklearn_id._neighbors import (
@@ -104,15 +103,8 @@ def id_scaling(estimator, X, *, n_min=20, range_max=64, random_state=None):
     )
 
 
-def _check_input(estimator, X):
-    X = check_array(X, dtype=[np.float64, np.float32], ensure_min_samples=3)
-    if estimator.metric == "precomputed" and X.shape[0] != X.shape[1]:
-        raise ValueError(f"metric='precomputed' needs a square distance matrix, got shape {X.shape}.")
-    return X
-
-
 def _decimation(estimator, X, n_min, random_state):
-    X = _check_input(estimator, X)
+    X = clone(estimator)._validate_input(X, reset=True)
     order = random_state.permutation(X.shape[0])
     X = X[np.ix_(order, order)] if estimator.metric == "precomputed" else X[order]
     levels = _nested_neighbors(estimator, X, n_min)
@@ -170,9 +162,10 @@ def _n_levels(n_points, n_min):
 
 
 def _rank_doubling(estimator, X, range_max):
-    X = _check_input(estimator, X)
-    ranks = 2 ** np.arange(int(math.log2(min(range_max, X.shape[0] - 1))) + 1)
-    distances = clone(estimator)._fit_neighbors(X, ranks)
+    fitted = clone(estimator)
+    n_points = fitted._validate_input(X, reset=True).shape[0]
+    ranks = 2 ** np.arange(int(math.log2(min(range_max, n_points - 1))) + 1)
+    distances = fitted._fit_neighbors(X, ranks)
     rows = []
     for step, (n1, n2) in enumerate(zip(ranks[:-1].tolist(), ranks[1:].tolist())):
         log_mu = np.log(distances[:, step + 1] / distances[:, step])
