@@ -10,7 +10,8 @@ class NeighborRatioMixin:
     """Fit-time neighbours and transform-time pools for ``TwoNNDimension`` and ``GRIDEDimension``.
 
     The host class has the parameters ``metric``, ``n_neighbors`` and
-    ``device``, and sets ``mu_`` in ``fit``.
+    ``device``, sets ``mu_`` in ``fit``, and defines ``_local_dimension``,
+    its estimate from each row of an array of log-ratios.
     """
 
     def _fit_neighbors(self, X, ranks):
@@ -24,8 +25,24 @@ class NeighborRatioMixin:
             self._fit_X = X if distinct.size == X.shape[0] else X[distinct]
         return distances
 
-    def _pooled_log_ratios(self, X):
-        """``log mu_`` of the ``n_neighbors`` fitted points nearest to each sample, one row per sample."""
+    def transform(self, X):
+        """Local intrinsic dimension around each sample.
+
+        The estimator's maximum likelihood (:func:`~sklearn_id.twonn_mle`
+        with nothing discarded, or :func:`~sklearn_id.gride_mle`) over the
+        ratios ``mu_`` of the ``n_neighbors`` fitted points nearest to the
+        sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples, or with ``metric="precomputed"`` their distances to the
+            fitted points, of shape (n_samples, n_samples_fit).
+
+        Returns
+        -------
+        local_dimension : ndarray of shape (n_samples, 1)
+        """
         check_is_fitted(self)
         X = self._validate_input(X, reset=False)
         k = min(self.n_neighbors, self.mu_.size)
@@ -33,7 +50,7 @@ class NeighborRatioMixin:
             indices = np.argpartition(X[:, self._distinct_index], k - 1, axis=1)[:, :k]
         else:
             _, indices = kneighbors(X, k, Y=self._fit_X, device=self.device_)
-        return np.log(self.mu_)[indices]
+        return self._local_dimension(np.log(self.mu_)[indices])[:, None]
 
     def _validate_input(self, X, *, reset):
         X = validate_data(

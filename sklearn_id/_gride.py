@@ -230,20 +230,6 @@ class GRIDEDimension(NeighborRatioMixin, TransformerMixin, BaseEstimator):
         self.scale_ = float(far.mean())
         return self
 
-    def transform(self, X):
-        """Local intrinsic dimension around each sample.
-
-        The GRIDE maximum likelihood over the ratios ``mu_`` of the
-        ``n_neighbors`` fitted points nearest to the sample.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Samples, or with ``metric="precomputed"`` their distances to the
-            fitted points, of shape (n_samples, n_samples_fit).
-
-        Returns
-        -------
-        local_dimension : ndarray of shape (n_samples, 1)
-        """
-        return _solve(self._pooled_log_ratios(X), self.n1, self.n2)[:, None]
+    def _local_dimension(self, log_mu):
+        """GRIDE maximum likelihood of each row of log-ratios (see ``transform``)."""
+        return _solve(log_mu, self.n1, self.n2)

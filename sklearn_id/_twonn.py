@@ -299,22 +299,7 @@ class TwoNNDimension(NeighborRatioMixin, TransformerMixin, BaseEstimator):
             return twonn_linear_fit(mu, self.discard_fraction)
         return twonn_mle(mu, self.discard_fraction)
 
-    def transform(self, X):
-        """Local intrinsic dimension around each sample.
-
-        The TwoNN maximum likelihood ``(k - 1) / sum(log mu)`` over the ratios
-        ``mu_`` of the ``k = n_neighbors`` fitted points nearest to the sample.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Samples, or with ``metric="precomputed"`` their distances to the
-            fitted points, of shape (n_samples, n_samples_fit).
-
-        Returns
-        -------
-        local_dimension : ndarray of shape (n_samples, 1)
-        """
-        log_mu = self._pooled_log_ratios(X)
+    def _local_dimension(self, log_mu):
+        """Unbiased TwoNN maximum likelihood ``(k - 1) / sum(log mu)`` of each row (see ``transform``)."""
         with np.errstate(divide="ignore"):
-            return ((log_mu.shape[1] - 1) / log_mu.sum(axis=1))[:, None]
+            return (log_mu.shape[1] - 1) / log_mu.sum(axis=1)
