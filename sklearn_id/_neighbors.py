@@ -32,11 +32,13 @@ __all__ = [
     "DuplicatePointsWarning",
     "collapse_duplicates",
     "distinct_neighbor_distances",
+    "group_edges",
     "kneighbors",
     "kneighbors_precomputed",
     "neighbor_distances_at",
     "nested_kneighbors",
     "resolve_device",
+    "stack_groups",
 ]
 
 _UNIT_ROUNDOFF_32 = 2.0**-24
@@ -194,20 +196,34 @@ def nested_kneighbors(X, n_neighbors, n_levels, *, device="cpu", block_size=None
         return _nested_cpu(X, n_neighbors, n_levels, block_size)
     from sklearn_id._neighbors_torch import kneighbors_torch
 
-    results = []
-    for level in range(n_levels):
-        edges = group_edges(X.shape[0], level)
-        groups = [
-            kneighbors_torch(X[a:b], n_neighbors, device=device, block_size=block_size)
-            for a, b in zip(edges[:-1], edges[1:])
-        ]
-        results.append(
-            (
-                np.concatenate([distances for distances, _ in groups]),
-                np.concatenate([indices + a for (_, indices), a in zip(groups, edges[:-1])]),
-            )
+    return [
+        stack_groups(
+            lambda a, b: kneighbors_torch(X[a:b], n_neighbors, device=device, block_size=block_size),
+            group_edges(X.shape[0], level),
         )
-    return results
+        for level in range(n_levels)
+    ]
+
+
+def stack_groups(search, edges):
+    """``search(a, b)`` run on each group of rows ``a:b``, stacked, with indices made global.
+
+    Parameters
+    ----------
+    search : callable
+        Returns ``(distances, indices)`` of the group's rows, indices local.
+    edges : ndarray
+        Group boundaries, as :func:`group_edges` gives them.
+
+    Returns
+    -------
+    distances, indices : ndarray
+    """
+    groups = [search(a, b) for a, b in zip(edges[:-1], edges[1:])]
+    return (
+        np.concatenate([distances for distances, _ in groups]),
+        np.concatenate([indices + a for (_, indices), a in zip(groups, edges[:-1])]),
+    )
 
 
 def neighbor_distances_at(X, ranks, *, device="cpu", block_size=None):

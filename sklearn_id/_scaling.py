@@ -16,6 +16,7 @@ from sklearn_id._neighbors import (
     kneighbors_precomputed,
     nested_kneighbors,
     resolve_device,
+    stack_groups,
 )
 from sklearn_id._twonn import TwoNNDimension
 
@@ -130,22 +131,16 @@ def _nested_neighbors(estimator, X, n_min):
     if estimator.metric == "precomputed":
         distinct = collapse_duplicates(X, 2, metric="precomputed")
         X = X[np.ix_(distinct, distinct)]
-        return [_precomputed_groups(X, level) for level in range(_n_levels(X.shape[0], n_min))]
+        return [
+            stack_groups(lambda a, b: kneighbors_precomputed(X[a:b, a:b], 2), group_edges(X.shape[0], level))
+            for level in range(_n_levels(X.shape[0], n_min))
+        ]
     device = resolve_device(estimator.device)
     levels = nested_kneighbors(X, 2, _n_levels(X.shape[0], n_min), device=device)
     if levels[0][0][:, 0].min() > 0:
         return levels
     X = X[collapse_duplicates(X, 2)]
     return nested_kneighbors(X, 2, _n_levels(X.shape[0], n_min), device=device)
-
-
-def _precomputed_groups(D, level):
-    edges = group_edges(D.shape[0], level)
-    groups = [kneighbors_precomputed(D[a:b, a:b], 2) for a, b in zip(edges[:-1], edges[1:])]
-    return (
-        np.concatenate([distances for distances, _ in groups]),
-        np.concatenate([indices + a for (_, indices), a in zip(groups, edges[:-1])]),
-    )
 
 
 def _n_levels(n_points, n_min):
