@@ -12,6 +12,7 @@ from sklearn_id._neighbors import (
     kneighbors_precomputed,
     neighbor_distances_at,
     nested_kneighbors,
+    stack_groups,
 )
 from sklearn_id._neighbors_torch import kneighbors_torch
 
@@ -118,6 +119,16 @@ def test_distances_at_ranks_equal_a_brute_force(curved_data, offset, decimals):
     ranks = [1, 2, 4, 8, 16, 32, 64]
     expected, _ = brute_force(X, 64)
     np.testing.assert_allclose(neighbor_distances_at(X, ranks, block_size=256), expected[:, np.array(ranks) - 1], rtol=1e-12)
+
+
+def test_group_by_group_torch_search_equals_the_nested_pass(curved_data):
+    # The CUDA route of nested_kneighbors, run by torch on the CPU.
+    X = curved_data + 1e4
+    for level, (distances, indices) in enumerate(nested_kneighbors(X, 2, 4)):
+        edges = group_edges(X.shape[0], level)
+        torch_distances, torch_indices = stack_groups(lambda a, b: kneighbors_torch(X[a:b], 2, device="cpu"), edges)
+        np.testing.assert_allclose(torch_distances, distances, rtol=1e-12)
+        np.testing.assert_array_equal(torch_indices, indices)
 
 
 def test_nested_search_needs_groups_larger_than_k(curved_data):
