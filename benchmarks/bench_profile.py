@@ -73,7 +73,6 @@ def _seed_twonn(A, fraction=0.9):
 
 
 def _worker(method, n_images, budget_fraction):
-    import numpy as np
     import torch
     from torchvision.models import resnet18
 
