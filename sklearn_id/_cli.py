@@ -94,7 +94,10 @@ def run_main_job(args):
         profile = DepthProfile(net, random_state=args.seed, device=device, progress=True)
         profiles[name] = profile.fit(train_images).profile_
     print(f"\nDigitsCNN, {args.epochs} epochs: test accuracy {accuracy:.3f} on {len(test_labels)} held-out digits")
-    print(f"Profiles on the {len(train_labels)} training digits; ID: TwoNN, +/- the std over 5 random 90% subsamples.")
+    print(
+        f"Profiles on the {len(train_labels)} training digits; ID: TwoNN, +/- the std over "
+        f"{profile.n_resamples} random {profile.subsample:.0%} subsamples."
+    )
     for name, profile in profiles.items():
         print(f"\n{name}\n{format_profile(profile)}")
     args.out.mkdir(parents=True, exist_ok=True)
