@@ -11,10 +11,12 @@ from numbers import Integral
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, validate_params
 from sklearn.utils.validation import check_is_fitted
 
-__all__ = ["LayerActivationTransformer", "list_layers"]
+from sklearn_id._device import DEVICE_CONSTRAINT, resolve_device
+
+__all__ = ["ActivationReader", "LayerActivationTransformer", "extract_activations", "list_layers"]
 
 INPUT = "input"
 
@@ -51,22 +53,6 @@ def resolve_module(model):
     raise TypeError(
         f"model must be a torch.nn.Module or a fitted skorch net, got {type(model).__name__}."
     )
-
-
-def resolve_torch_device(device, preferred=None):
-    """``"auto"`` means the skorch net's device if any, else CUDA when available, else CPU."""
-    import torch
-
-    if device == "auto":
-        device = preferred or ("cuda" if torch.cuda.is_available() else "cpu")
-    if str(device).startswith("cuda") and not torch.cuda.is_available():
-        if preferred is not None and device == preferred:
-            return "cpu"
-        raise ValueError(
-            f"device={device!r} was requested but torch sees no CUDA device; use "
-            "device='cpu' or device='auto'."
-        )
-    return str(device)
 
 
 def check_layers(module, layers):
@@ -173,34 +159,199 @@ def _first_layer_hint(module):
     return ""
 
 
-def extract_activations(
-    model, layers, X, *, batch_size=128, device="auto", progress=False, feature_slices=None
-):
-    """Outputs of several layers for every sample of ``X``, in one pass over the data.
+class ActivationReader:
+    """Forward passes of one model on one device, with the module, device and input dtype resolved once.
 
-    Each layer's output is flattened per sample and written batch by batch
-    into a float32 array allocated once, when the first batch tells its
-    width; only the requested outputs leave the device. The forward pass of
-    each batch stops as soon as every requested layer has fired. A module
-    called several times in one forward pass contributes its first call.
+    Each call runs the model in eval mode under ``torch.inference_mode()``
+    on ``device``, batch by batch, with forward hooks on the requested
+    layers; the hooks are removed and the model's modes and device restored
+    after the call, also when it fails. A batch that runs CUDA out of memory
+    is halved, with a warning, and the size that fitted is kept for the rest
+    of the reader's calls.
 
     Parameters
     ----------
     model : torch.nn.Module or fitted skorch net
-    layers : list of str
-        Names from ``model.named_modules()``, or ``"input"``.
-    X : array-like, tensor or torch Dataset
-        Shaped like the model's input; a Dataset yields inputs or
-        (input, target) pairs.
+    device : str or torch.device, default="auto"
+        ``"auto"``: the skorch net's device, else CUDA when available, else
+        the CPU (see :func:`sklearn_id._device.resolve_device`).
     batch_size : int, default=128
-        Samples per forward pass; halved, with a warning, on a CUDA
-        out-of-memory error.
-    device : str, default="auto"
     progress : bool, default=False
-        Show a tqdm progress bar over batches.
-    feature_slices : dict of str to slice, default=None
-        Keep only these flattened features of the named layers, so that a
-        layer too wide for memory can be read in several passes.
+        Show a tqdm progress bar over samples.
+
+    Attributes
+    ----------
+    module : torch.nn.Module
+    device : str
+        The device the forward passes run on.
+    """
+
+    def __init__(self, model, *, device="auto", batch_size=128, progress=False):
+        self.module, preferred = resolve_module(model)
+        self.device = resolve_device(device, preferred)
+        self.dtype = _input_dtype(self.module)
+        self.batch_size = batch_size
+        self.progress = progress
+        self._chunk_size = batch_size
+
+    def list_layers(self, example_input):
+        """The layers in the order the forward pass runs them; see :func:`list_layers`."""
+        import pandas as pd
+        import torch
+
+        if not isinstance(example_input, torch.Tensor):
+            example_input = np.asarray(example_input)
+        batch = self._as_input(torch.as_tensor(example_input))
+        rows = [(INPUT, "Tensor", tuple(batch.shape[1:]))]
+        seen = set()
+
+        def make_hook(name):
+            def hook(sub, _inputs, output):
+                tensor = _first_tensor(output)
+                if name not in seen and tensor is not None:
+                    seen.add(name)
+                    rows.append((name, type(sub).__name__, tuple(tensor.shape[1:])))
+
+            return hook
+
+        named = [(name, sub) for name, sub in self.module.named_modules() if name]
+        with _hooks(named, make_hook), _prepared(self.module, self.device):
+            self.module(batch.to(self.device))
+        table = pd.DataFrame(rows, columns=["layer", "type", "output_shape"])
+        table["n_features"] = [int(np.prod(shape)) for shape in table["output_shape"]]
+        return table
+
+    def read(self, layers, X, *, feature_slices=None):
+        """Outputs of several layers for every sample of ``X``, in one pass over the data.
+
+        Each layer's output is flattened per sample and written batch by
+        batch into a float32 array allocated once, when the first batch tells
+        its width; only the requested outputs leave the device. The forward
+        pass of each batch stops as soon as every requested layer has fired.
+        A module called several times in one forward pass contributes its
+        first call.
+
+        Parameters
+        ----------
+        layers : list of str
+            Names from ``model.named_modules()``, or ``"input"``.
+        X : array-like, tensor or torch Dataset
+            Shaped like the model's input; a Dataset yields inputs or
+            (input, target) pairs.
+        feature_slices : dict of str to slice, default=None
+            Keep only these flattened features of the named layers, so that a
+            layer too wide for memory can be read in several passes.
+
+        Returns
+        -------
+        activations : dict of str to ndarray of shape (n_samples, n_features), float32
+        """
+        from tqdm.auto import tqdm
+
+        layers = list(dict.fromkeys(layers))
+        check_layers(self.module, layers)
+        n_samples = n_samples_of(X)
+        feature_slices = feature_slices or {}
+        outputs = {}
+        captured = {}
+        hooked = [(name, sub) for name, sub in self.module.named_modules() if name in layers]
+
+        def make_hook(name):
+            def hook(_module, _inputs, output):
+                if name in captured:
+                    return
+                captured[name] = _first_tensor(output)
+                if len(captured) == len(hooked):
+                    raise _StopForward
+
+            return hook
+
+        def store(name, start, tensor):
+            import torch
+
+            flat = tensor.detach().reshape(tensor.shape[0], -1)[:, feature_slices.get(name, slice(None))]
+            if name not in outputs:
+                outputs[name] = np.empty((n_samples, flat.shape[1]), dtype=np.float32)
+            outputs[name][start : start + flat.shape[0]] = flat.to("cpu", torch.float32).numpy()
+
+        bar = tqdm(total=n_samples, disable=not self.progress, desc="activations", unit="sample")
+        with _hooks(hooked, make_hook), _prepared(self.module, self.device), bar:
+            for start, batch in _batches(X, self.batch_size):
+                batch = self._as_input(batch)
+                for offset in self._forward(batch, start, captured, hooked):
+                    for name, tensor in captured.items():
+                        store(name, start + offset, tensor)
+                if INPUT in layers:
+                    store(INPUT, start, batch)
+                bar.update(len(batch))
+        return outputs
+
+    def _as_input(self, batch):
+        """The batch in the model's floating dtype (integer inputs, such as token ids, unchanged)."""
+        if batch.is_floating_point() and self.dtype is not None:
+            return batch.to(self.dtype)
+        return batch
+
+    def _forward(self, batch, start, captured, hooked):
+        """Run one batch in chunks; yield each chunk's offset once ``captured`` holds its outputs.
+
+        A CUDA out-of-memory error halves the chunk until it fits; the size
+        that fitted is kept for the following batches.
+        """
+        import torch
+
+        offset = 0
+        while offset < len(batch):
+            chunk = batch[offset : offset + self._chunk_size].to(self.device, non_blocking=True)
+            captured.clear()
+            try:
+                if hooked:
+                    self.module(chunk)
+            except _StopForward:
+                pass
+            except torch.OutOfMemoryError:
+                if self._chunk_size == 1 or len(chunk) == 1:
+                    raise
+                self._chunk_size = max(1, min(self._chunk_size, len(chunk)) // 2)
+                warnings.warn(
+                    f"CUDA ran out of memory; retrying with batches of {self._chunk_size} samples. "
+                    "Pass a smaller batch_size to avoid the retry.",
+                    ResourceWarning,
+                    stacklevel=5,
+                )
+                torch.cuda.empty_cache()
+                continue
+            except (RuntimeError, ValueError) as exc:
+                if start == 0 and offset == 0:
+                    raise ValueError(
+                        f"The model rejected input of shape {tuple(chunk.shape)}."
+                        f"{_first_layer_hint(self.module)} Pass X shaped like the model's input "
+                        "(samples first)."
+                    ) from exc
+                raise
+            missing = sorted({name for name, _ in hooked} - set(captured))
+            if missing:
+                raise ValueError(
+                    f"Layer(s) {missing} did not run in the forward pass, so they have "
+                    "no output; pick layers that the model's forward() calls."
+                )
+            yield offset
+            offset += len(chunk)
+
+
+@contextmanager
+def _hooks(named_modules, make_hook):
+    """Forward hooks ``make_hook(name)`` on each ``(name, module)``, removed when the block exits."""
+    handles = [sub.register_forward_hook(make_hook(name)) for name, sub in named_modules]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def extract_activations(model, layers, X, *, batch_size=128, device="auto", progress=False, feature_slices=None):
+    """Outputs of several layers for every sample of ``X``; see :meth:`ActivationReader.read`.
 
     Returns
     -------
@@ -208,107 +359,15 @@ def extract_activations(
     device : str
         The device the forward passes ran on.
     """
-    import torch
-    from tqdm.auto import tqdm
-
-    module, preferred = resolve_module(model)
-    layers = list(dict.fromkeys(layers))
-    check_layers(module, layers)
-    n_samples = n_samples_of(X)
-    device = resolve_torch_device(device, preferred)
-    dtype = _input_dtype(module)
-    outputs = {}
-    captured = {}
-    hooked = {name: sub for name, sub in module.named_modules() if name in layers}
-
-    def make_hook(name):
-        def hook(_module, _inputs, output):
-            if name in captured:
-                return
-            captured[name] = _first_tensor(output)
-            if len(captured) == len(hooked):
-                raise _StopForward
-
-        return hook
-
-    feature_slices = feature_slices or {}
-
-    def store(name, start, tensor):
-        flat = tensor.detach().reshape(tensor.shape[0], -1)[:, feature_slices.get(name, slice(None))]
-        if name not in outputs:
-            outputs[name] = np.empty((n_samples, flat.shape[1]), dtype=np.float32)
-        outputs[name][start : start + flat.shape[0]] = flat.to("cpu", torch.float32).numpy()
-
-    handles = [sub.register_forward_hook(make_hook(name)) for name, sub in hooked.items()]
-    chunk_size = [batch_size]
-    try:
-        with _prepared(module, device):
-            bar = tqdm(total=n_samples, disable=not progress, desc="activations", unit="sample")
-            with bar:
-                for start, batch in _batches(X, batch_size):
-                    if batch.is_floating_point() and dtype is not None:
-                        batch = batch.to(dtype)
-                    _forward_in_chunks(module, batch, device, captured, hooked, store, start, chunk_size)
-                    if INPUT in layers:
-                        store(INPUT, start, batch)
-                    bar.update(len(batch))
-    finally:
-        for handle in handles:
-            handle.remove()
-    return outputs, device
+    reader = ActivationReader(model, device=device, batch_size=batch_size, progress=progress)
+    return reader.read(layers, X, feature_slices=feature_slices), reader.device
 
 
-def _forward_in_chunks(module, batch, device, captured, hooked, store, start, chunk_size):
-    """Run one batch, halving it on CUDA out-of-memory errors until it fits.
-
-    ``chunk_size`` is a one-element list shared by all batches of a call, so
-    a size that fitted is kept for the following batches.
-    """
-    import torch
-
-    size = min(len(batch), chunk_size[0])
-    offset = 0
-    while offset < len(batch):
-        chunk = batch[offset : offset + size].to(device, non_blocking=True)
-        captured.clear()
-        try:
-            if hooked:
-                module(chunk)
-        except _StopForward:
-            pass
-        except torch.OutOfMemoryError:
-            if size == 1:
-                raise
-            size = max(1, size // 2)
-            chunk_size[0] = size
-            warnings.warn(
-                f"CUDA ran out of memory; retrying with batches of {size} samples. "
-                "Pass a smaller batch_size to avoid the retry.",
-                ResourceWarning,
-                stacklevel=4,
-            )
-            torch.cuda.empty_cache()
-            continue
-        except (RuntimeError, ValueError) as exc:
-            if start == 0 and offset == 0:
-                raise ValueError(
-                    f"The model rejected input of shape {tuple(chunk.shape)}."
-                    f"{_first_layer_hint(module)} Pass X shaped like the model's input "
-                    "(samples first)."
-                ) from exc
-            raise
-        missing = set(hooked) - set(captured)
-        if missing:
-            raise ValueError(
-                f"Layer(s) {sorted(missing)} did not run in the forward pass, so they have "
-                "no output; pick layers that the model's forward() calls."
-            )
-        for name, tensor in captured.items():
-            store(name, start + offset, tensor)
-        offset += len(chunk)
-
-
-def list_layers(model, example_input):
+@validate_params(
+    {"model": [object], "example_input": [object], "device": [DEVICE_CONSTRAINT]},
+    prefer_skip_nested_validation=True,
+)
+def list_layers(model, example_input, *, device="auto"):
     """The layers of ``model`` in the order its forward pass runs them, with their output shapes.
 
     Parameters
@@ -316,6 +375,9 @@ def list_layers(model, example_input):
     model : torch.nn.Module or fitted skorch net
     example_input : array-like or tensor
         One batch shaped like the model's input (a single sample is enough).
+    device : str or torch.device, default="auto"
+        Where the forward pass runs: ``"auto"`` (the skorch net's device, else
+        CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
 
     Returns
     -------
@@ -330,44 +392,14 @@ def list_layers(model, example_input):
     >>> import torch
     >>> from sklearn_id import list_layers
     >>> model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
-    >>> list_layers(model, torch.zeros(1, 4))
+    >>> list_layers(model, torch.zeros(1, 4), device="cpu")
        layer    type output_shape  n_features
     0  input  Tensor         (4,)           4
     1      0  Linear         (8,)           8
     2      1    ReLU         (8,)           8
     3      2  Linear         (2,)           2
     """
-    import pandas as pd
-    import torch
-
-    module, preferred = resolve_module(model)
-    device = resolve_torch_device("auto", preferred)
-    batch = torch.as_tensor(np.asarray(example_input) if not isinstance(example_input, torch.Tensor) else example_input)
-    dtype = _input_dtype(module)
-    if batch.is_floating_point() and dtype is not None:
-        batch = batch.to(dtype)
-    rows = [(INPUT, "Tensor", tuple(batch.shape[1:]))]
-    seen = set()
-
-    def make_hook(name):
-        def hook(sub, _inputs, output):
-            tensor = _first_tensor(output)
-            if name not in seen and tensor is not None:
-                seen.add(name)
-                rows.append((name, type(sub).__name__, tuple(tensor.shape[1:])))
-
-        return hook
-
-    handles = [sub.register_forward_hook(make_hook(name)) for name, sub in module.named_modules() if name]
-    try:
-        with _prepared(module, device):
-            module(batch.to(device))
-    finally:
-        for handle in handles:
-            handle.remove()
-    table = pd.DataFrame(rows, columns=["layer", "type", "output_shape"])
-    table["n_features"] = [int(np.prod(shape)) for shape in table["output_shape"]]
-    return table
+    return ActivationReader(model, device=device).list_layers(example_input)
 
 
 class LayerActivationTransformer(TransformerMixin, BaseEstimator):
@@ -396,9 +428,9 @@ class LayerActivationTransformer(TransformerMixin, BaseEstimator):
     batch_size : int, default=128
         Samples per forward pass; halved, with a warning, when CUDA runs out
         of memory.
-    device : str, default="auto"
+    device : str or torch.device, default="auto"
         ``"auto"``: the skorch net's device, else CUDA when available, else
-        the CPU.
+        the CPU; or ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
     progress : bool, default=False
         Show a tqdm progress bar.
 
@@ -435,7 +467,7 @@ class LayerActivationTransformer(TransformerMixin, BaseEstimator):
         "model": [object],
         "layer": [str],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "device": [str],
+        "device": [DEVICE_CONSTRAINT],
         "progress": ["boolean"],
     }
 
@@ -462,11 +494,9 @@ class LayerActivationTransformer(TransformerMixin, BaseEstimator):
         """
         self._validate_params()
         n_samples_of(X)
-        first = example_batch(X)
-        outputs, self.device_ = extract_activations(
-            self.model, [self.layer], first, batch_size=1, device=self.device
-        )
-        self.n_features_out_ = outputs[self.layer].shape[1]
+        reader = ActivationReader(self.model, device=self.device, batch_size=1)
+        self.device_ = reader.device
+        self.n_features_out_ = reader.read([self.layer], example_batch(X))[self.layer].shape[1]
         return self
 
     def transform(self, X):
@@ -483,15 +513,8 @@ class LayerActivationTransformer(TransformerMixin, BaseEstimator):
         activations : ndarray of shape (n_samples, n_features_out_), float32
         """
         check_is_fitted(self)
-        outputs, _ = extract_activations(
-            self.model,
-            [self.layer],
-            X,
-            batch_size=self.batch_size,
-            device=self.device_,
-            progress=self.progress,
-        )
-        return outputs[self.layer]
+        reader = ActivationReader(self.model, device=self.device_, batch_size=self.batch_size, progress=self.progress)
+        return reader.read([self.layer], X)[self.layer]
 
     def get_feature_names_out(self, input_features=None):
         """Names ``{layer}_{i}`` of the output features.

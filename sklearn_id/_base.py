@@ -1,28 +1,231 @@
-"""What the estimators built on neighbour-distance ratios share: input checks, the neighbour search, local pools."""
+"""The seams of an ID estimator, and how generic code reaches any estimator through them.
+
+Two seams, both public:
+
+- every ID estimator sets ``dimension_`` when fitted (:func:`fitted_dimension`
+  reads it, also from the last step of a Pipeline);
+- an estimator built on neighbour distances also has ``neighbor_ranks`` and
+  ``dimension_from_neighbors(distances)``: the estimate from each point's
+  distances to its neighbours of those ranks. With it, one neighbour search
+  serves the whole data and every random subsample
+  (:func:`dimensions_with_resamples`); without it, the estimator is refitted.
+
+:class:`NeighborRatioMixin` implements the second seam for the estimators of
+this package, and the fit and transform they share.
+"""
+
+import math
 
 import numpy as np
-from sklearn.utils.validation import check_is_fitted, check_non_negative, validate_data
+from sklearn.base import ClassNamePrefixFeaturesOutMixin, clone
+from sklearn.pipeline import Pipeline
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from sklearn_id._neighbors import distinct_neighbor_distances, kneighbors, resolve_device
+from sklearn_id._device import resolve_device
+from sklearn_id._neighbors import (
+    check_distance_matrix,
+    distinct_kneighbors,
+    distinct_neighbor_distances,
+    kneighbors,
+    kneighbors_precomputed,
+    restrict_points,
+    subsample_neighbor_distances,
+)
+
+__all__ = [
+    "NeighborRatioMixin",
+    "dimensions_with_resamples",
+    "fitted_dimension",
+    "has_neighbor_seam",
+]
+
+# Neighbours listed per point beyond the largest rank, so that a random 90%
+# subsample still finds its own neighbours among them (all but about 1e-6 of
+# the points for TwoNN); smaller subsamples list proportionally more.
+_RESAMPLE_MARGIN = 6
 
 
-class NeighborRatioMixin:
-    """Fit-time neighbours and transform-time pools for ``TwoNNDimension`` and ``GRIDEDimension``.
+def fitted_dimension(estimator):
+    """``dimension_`` of a fitted estimator, or of the last step of a fitted Pipeline.
+
+    Parameters
+    ----------
+    estimator : fitted estimator or Pipeline
+
+    Returns
+    -------
+    dimension : float
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from sklearn_id import PCADimension
+    >>> from sklearn_id._base import fitted_dimension
+    >>> X = np.random.default_rng(0).normal(size=(50, 3))
+    >>> fitted_dimension(make_pipeline(StandardScaler(), PCADimension(threshold=1.0)).fit(X))
+    3.0
+    """
+    final = estimator[-1] if isinstance(estimator, Pipeline) else estimator
+    if not hasattr(final, "dimension_"):
+        raise TypeError(
+            f"{type(final).__name__} sets no dimension_ attribute when fitted; pass an ID "
+            "estimator such as TwoNNDimension() (or a Pipeline that ends in one)."
+        )
+    return float(final.dimension_)
+
+
+def has_neighbor_seam(estimator):
+    """Whether ``estimator`` estimates from neighbour distances (``neighbor_ranks`` and ``dimension_from_neighbors``).
+
+    Reading ``neighbor_ranks`` validates the estimator's parameters, so an
+    invalid setting raises here, before any search.
+    """
+    return callable(getattr(estimator, "dimension_from_neighbors", None)) and getattr(
+        estimator, "neighbor_ranks", None
+    ) is not None
+
+
+def dimensions_with_resamples(estimator, X, subsets, *, metric="euclidean"):
+    """The estimate on all points of ``X``, and on each subset of them.
+
+    An estimator with the neighbour seam (:func:`has_neighbor_seam`) gets one
+    neighbour search on all points, duplicates collapsed, and each subset's
+    neighbours are read off it; any other estimator is refitted on each set
+    of points. Both give the same numbers.
+
+    Parameters
+    ----------
+    estimator : estimator
+        Sets ``dimension_`` when fitted.
+    X : ndarray of shape (n_samples, n_features) or (n_samples, n_samples)
+        Points, or their distance matrix when ``metric="precomputed"``.
+    subsets : list of ndarray
+        Sorted rows of ``X``, all of the same size.
+    metric : {"euclidean", "precomputed"}, default="euclidean"
+
+    Returns
+    -------
+    dimension : float
+    resampled : list of float
+        One estimate per subset.
+    """
+    if has_neighbor_seam(estimator):
+        return _through_neighbors(estimator, X, subsets, metric)
+    return _by_refitting(estimator, X, subsets, metric)
+
+
+def _through_neighbors(estimator, X, subsets, metric):
+    ranks = np.asarray(estimator.neighbor_ranks, dtype=np.int64)
+    device = "cpu" if metric == "precomputed" else resolve_device(getattr(estimator, "device", "cpu"))
+    if not subsets:
+        distances, _ = distinct_neighbor_distances(X, ranks, metric=metric, device=device)
+        return float(estimator.dimension_from_neighbors(distances)), []
+    fraction = min(len(subset) for subset in subsets) / X.shape[0]
+    n_listed = math.ceil((ranks.max() + _RESAMPLE_MARGIN) * 0.9 / fraction - 1e-9)
+    distances, indices, distinct, representative = distinct_kneighbors(
+        X, n_listed, min_neighbors=int(ranks.max()), metric=metric, device=device
+    )
+    points = restrict_points(X, distinct, metric=metric)
+    dimension = float(estimator.dimension_from_neighbors(distances[:, ranks - 1]))
+    resampled = [
+        float(
+            estimator.dimension_from_neighbors(
+                subsample_neighbor_distances(
+                    distances, indices, np.unique(representative[subset]), ranks, X=points, metric=metric
+                )
+            )
+        )
+        for subset in subsets
+    ]
+    return dimension, resampled
+
+
+def _by_refitting(estimator, X, subsets, metric):
+    if metric == "precomputed":
+        if not hasattr(estimator, "get_params") or "metric" not in estimator.get_params():
+            raise ValueError(
+                f"{type(estimator).__name__} cannot take precomputed distances, which a "
+                "layer wider than memory_budget needs; raise memory_budget."
+            )
+        estimator = clone(estimator).set_params(metric="precomputed")
+    dimension = fitted_dimension(clone(estimator, safe=False).fit(X))
+    resampled = [
+        fitted_dimension(clone(estimator, safe=False).fit(restrict_points(X, subset, metric=metric)))
+        for subset in subsets
+    ]
+    return dimension, resampled
+
+
+class NeighborRatioMixin(ClassNamePrefixFeaturesOutMixin):
+    """The neighbour seam, fit-time neighbours and transform-time pools of ``TwoNNDimension`` and ``GRIDEDimension``.
 
     The host class has the parameters ``metric``, ``n_neighbors`` and
-    ``device``, sets ``mu_`` in ``fit``, and defines ``_local_dimension``,
-    its estimate from each row of an array of log-ratios.
+    ``device``, and defines ``_ranks()`` (the neighbour ranks it reads),
+    ``_dimension_from_ratios(mu)``, ``_std_from_ratios(mu, dimension)`` and
+    ``_local_dimension(log_mu)``, its estimate from each row of an array of
+    log-ratios.
     """
 
-    def _fit_neighbors(self, X, ranks):
-        """Validate ``X``; return each distinct point's distances to its neighbours of ``ranks``."""
+    @property
+    def neighbor_ranks(self):
+        """The neighbour ranks the estimate reads, ``(near, far)``; reading it validates the parameters."""
+        self._validate_params()
+        return self._ranks()
+
+    def dimension_from_neighbors(self, distances, *, return_std=False):
+        """The estimate from each point's distances to its neighbours of ``neighbor_ranks``.
+
+        The seam that :class:`~sklearn_id.DepthProfile` and
+        :func:`~sklearn_id.id_scaling` use to estimate from a neighbour search
+        they ran once (on all points, on subsamples, at several ranks). The
+        estimator is not fitted by it.
+
+        Parameters
+        ----------
+        distances : array-like of shape (n_points, 2)
+            Each point's distances to its neighbours of ranks
+            ``neighbor_ranks``, among distinct points.
+        return_std : bool, default=False
+            Also return the standard deviation of the estimate under the
+            estimator's model.
+
+        Returns
+        -------
+        dimension : float
+        std : float
+            Only with ``return_std=True``.
+        """
+        near_rank, far_rank = self.neighbor_ranks
+        distances = check_array(distances, dtype=np.float64)
+        if distances.shape[1] != 2:
+            raise ValueError(
+                f"dimension_from_neighbors needs each point's distances to its neighbours of ranks "
+                f"{near_rank} and {far_rank} (two columns), got {distances.shape[1]} columns."
+            )
+        if not (distances[:, 0] > 0).all() or not (distances[:, 1] >= distances[:, 0]).all():
+            raise ValueError(
+                "Neighbour distances must be positive and non-decreasing by rank; collapse exact "
+                "duplicates first (a first distance of zero) and sort each row."
+            )
+        mu = distances[:, 1] / distances[:, 0]
+        dimension = self._dimension_from_ratios(mu)
+        return (dimension, self._std_from_ratios(mu, dimension)) if return_std else dimension
+
+    def _fit_neighbors(self, X):
+        """Validate ``X``; return each distinct point's distances to its neighbours of ``neighbor_ranks``."""
         X = self._validate_input(X, reset=True)
         self.device_ = "cpu" if self.metric == "precomputed" else resolve_device(self.device)
-        distances, distinct = distinct_neighbor_distances(X, ranks, metric=self.metric, device=self.device_)
+        distances, distinct = distinct_neighbor_distances(
+            X, self.neighbor_ranks, metric=self.metric, device=self.device_
+        )
         self.n_duplicates_ = X.shape[0] - distinct.size
         self._distinct_index = distinct
+        # transform gives one feature, the local dimension (get_feature_names_out names it).
+        self._n_features_out = 1
         if self.metric == "euclidean":
-            self._fit_X = X if distinct.size == X.shape[0] else X[distinct]
+            self._fit_X = restrict_points(X, distinct)
         return distances
 
     def transform(self, X):
@@ -47,7 +250,7 @@ class NeighborRatioMixin:
         X = self._validate_input(X, reset=False)
         k = min(self.n_neighbors, self.mu_.size)
         if self.metric == "precomputed":
-            indices = np.argpartition(X[:, self._distinct_index], k - 1, axis=1)[:, :k]
+            _, indices = kneighbors_precomputed(X[:, self._distinct_index], k, exclude_self=False)
         else:
             _, indices = kneighbors(X, k, Y=self._fit_X, device=self.device_)
         return self._local_dimension(np.log(self.mu_)[indices])[:, None]
@@ -57,12 +260,7 @@ class NeighborRatioMixin:
             self, X, dtype=[np.float64, np.float32], ensure_min_samples=3 if reset else 1, reset=reset
         )
         if self.metric == "precomputed":
-            if reset and X.shape[0] != X.shape[1]:
-                raise ValueError(
-                    f"metric='precomputed' needs a square distance matrix, got shape {X.shape}; "
-                    "pass the pairwise distances of the samples, or use metric='euclidean'."
-                )
-            check_non_negative(X, f"{type(self).__name__}(metric='precomputed')")
+            check_distance_matrix(X, f"{type(self).__name__}(metric='precomputed')", square=reset)
         return X
 
     def __sklearn_tags__(self):

@@ -3,9 +3,8 @@
 import argparse
 from pathlib import Path
 
-import numpy as np
-
-_COLUMNS = {"layer": "layer", "relative_depth": "relative depth", "n_features": "features"}
+from sklearn_id._cli_common import UsageError, checked_device, format_profile
+from sklearn_id._cli_profile import run_profile
 
 
 def main(argv=None):
@@ -14,18 +13,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         if args.command == "profile":
-            from sklearn_id._cli_profile import run_profile
-
             run_profile(args)
         else:
             run_main_job(args)
     except UsageError as error:
         parser.exit(2, f"{parser.prog}: error: {error}\n")
     return 0
-
-
-class UsageError(Exception):
-    """A problem with the command's input that a message explains better than a traceback."""
 
 
 def _parser():
@@ -106,24 +99,3 @@ def run_main_job(args):
     ax.set_title("DigitsCNN on scikit-learn digits: trained vs untrained")
     ax.figure.savefig(path, dpi=120, bbox_inches="tight")
     print(f"\nwrote {path}")
-
-
-def checked_device(name):
-    """The torch device ``name`` resolves to, or a :class:`UsageError` that says why not."""
-    import torch
-
-    from sklearn_id._activations import resolve_torch_device
-
-    try:
-        return str(torch.device(resolve_torch_device(name)))
-    except (RuntimeError, ValueError) as error:
-        raise UsageError(f"--device {name}: {error}") from None
-
-
-def format_profile(profile):
-    """The table of a profile: layer, relative depth, features, ID +/- std, PCA-ID."""
-    table = profile[list(_COLUMNS)].rename(columns=_COLUMNS)
-    table["relative depth"] = table["relative depth"].map("{:.2f}".format)
-    table["ID"] = [f"{value:.2f} +/- {std:.2f}" for value, std in zip(profile["id"], profile["id_std"])]
-    table["PCA-ID"] = profile["pca_id"].map(lambda value: "-" if np.isnan(value) else f"{value:.0f}")
-    return table.to_string(index=False)

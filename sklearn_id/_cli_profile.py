@@ -3,7 +3,7 @@
 import difflib
 from pathlib import Path
 
-from sklearn_id._cli import UsageError, checked_device, format_profile
+from sklearn_id._cli_common import UsageError, checked_device, format_profile
 
 
 def run_profile(args):

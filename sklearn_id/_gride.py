@@ -8,6 +8,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from sklearn_id._base import NeighborRatioMixin
+from sklearn_id._device import DEVICE_CONSTRAINT
 
 __all__ = ["GRIDEDimension", "gride_mle"]
 
@@ -142,8 +143,9 @@ class GRIDEDimension(NeighborRatioMixin, TransformerMixin, BaseEstimator):
     n_neighbors : int, default=20
         Fitted points around each sample that ``transform`` pools into a
         local estimate.
-    device : str, default="auto"
-        Where distances are computed: ``"cpu"``, ``"cuda"``, or ``"auto"``.
+    device : str or torch.device, default="auto"
+        Where distances are computed: ``"cpu"``, ``"cuda"``, ``"cuda:N"``, a
+        ``torch.device``, or ``"auto"`` (CUDA when present).
 
     Attributes
     ----------
@@ -192,7 +194,7 @@ class GRIDEDimension(NeighborRatioMixin, TransformerMixin, BaseEstimator):
         "n2": [Interval(Integral, 2, None, closed="left")],
         "metric": [StrOptions({"euclidean", "precomputed"})],
         "n_neighbors": [Interval(Integral, 2, None, closed="left")],
-        "device": [str],
+        "device": [DEVICE_CONSTRAINT],
     }
 
     def __init__(self, *, n1=1, n2=2, metric="euclidean", n_neighbors=20, device="auto"):
@@ -218,17 +220,26 @@ class GRIDEDimension(NeighborRatioMixin, TransformerMixin, BaseEstimator):
         self : GRIDEDimension
             The fitted estimator.
         """
+        near, far = self._fit_neighbors(X).T
+        self.mu_ = far / near
+        self.dimension_ = self._dimension_from_ratios(self.mu_)
+        self.dimension_std_ = self._std_from_ratios(self.mu_, self.dimension_)
+        self.scale_ = float(far.mean())
+        return self
+
+    def _ranks(self):
         if self.n1 >= self.n2:
             raise ValueError(
                 f"GRIDE needs n1 < n2, got n1={self.n1} and n2={self.n2}; "
                 "the usual choice is n2 = 2 * n1."
             )
-        near, far = self._fit_neighbors(X, [self.n1, self.n2]).T
-        self.mu_ = far / near
-        self.dimension_ = gride_mle(self.mu_, self.n1, self.n2)
-        self.dimension_std_ = _standard_deviation(self.dimension_, np.log(self.mu_), self.n1, self.n2)
-        self.scale_ = float(far.mean())
-        return self
+        return (self.n1, self.n2)
+
+    def _dimension_from_ratios(self, mu):
+        return gride_mle(mu, self.n1, self.n2)
+
+    def _std_from_ratios(self, mu, dimension):
+        return _standard_deviation(dimension, np.log(mu), self.n1, self.n2)
 
     def _local_dimension(self, log_mu):
         """GRIDE maximum likelihood of each row of log-ratios (see ``transform``)."""

@@ -4,6 +4,9 @@ import math
 
 import numpy as np
 
+from sklearn_id._neighbors import PiecewiseDistances
+from sklearn_id._pca import StandardisedSpectrum
+
 __all__ = ["SplitLayer", "auto_checkpoints", "minimum_samples", "plan_passes"]
 
 _POOLING = ("MaxPool", "AvgPool", "AdaptiveMaxPool", "AdaptiveAvgPool", "LPPool")
@@ -99,51 +102,38 @@ def plan_passes(widths, n_samples, memory_budget):
 
 
 class SplitLayer:
-    """Exact squared distances and the standardised Gram matrix of a layer read in pieces.
+    """A layer too wide for the memory budget, read one feature slice per pass.
 
-    A layer too wide for the memory budget arrives one feature slice per pass.
-    Both matrices are sums over features, so each piece adds its share in
-    float64 (centred first, so the Gram formula does not cancel), and the
-    layer never needs to be held whole. Memory: two ``n_samples`` squared
-    float64 matrices.
+    Its exact distances (:class:`~sklearn_id._neighbors.PiecewiseDistances`)
+    and, for the paper's PCA-ID, its standardised spectrum
+    (:class:`~sklearn_id._pca.StandardisedSpectrum`) are accumulated slice by
+    slice, so the layer is never held whole.
+
+    Parameters
+    ----------
+    n_samples : int
+    width : int
+        The layer's flattened width.
+    spectrum : bool, default=True
+        Accumulate the standardised spectrum too.
     """
 
-    def __init__(self, n_samples, width):
+    def __init__(self, n_samples, width, *, spectrum=True):
         self.width = width
         self.n_seen = 0
-        self.squared_distances = np.zeros((n_samples, n_samples))
-        self.standardised_gram = np.zeros((n_samples, n_samples))
+        self.distances = PiecewiseDistances(n_samples)
+        self.spectrum = StandardisedSpectrum(n_samples) if spectrum else None
 
-    def add(self, piece, chunk=1024):
-        """Add the contribution of a (n_samples, n_piece_features) float32 piece."""
-        for start in range(0, piece.shape[1], chunk):
-            centred = piece[:, start : start + chunk].astype(np.float64)
-            centred -= centred.mean(axis=0)
-            norms = np.einsum("ij,ij->i", centred, centred)
-            gram = centred @ centred.T
-            self.squared_distances += norms[:, None] + norms[None, :] - 2 * gram
-            # StandardScaler's convention: unit variance (ddof=0), constant features unscaled.
-            std = centred.std(axis=0)
-            std[std == 0] = 1.0
-            standardised = centred / std
-            self.standardised_gram += standardised @ standardised.T
+    def add(self, piece):
+        """Add a (n_samples, n_piece_features) float32 slice."""
+        self.distances.add(piece)
+        if self.spectrum is not None:
+            self.spectrum.add(piece)
         self.n_seen += piece.shape[1]
 
     @property
     def complete(self):
         return self.n_seen == self.width
-
-    def distances(self):
-        """The exact distance matrix (rounding below zero clipped)."""
-        squared = np.maximum(self.squared_distances, 0.0)
-        np.fill_diagonal(squared, 0.0)
-        return np.sqrt(squared)
-
-    def explained_variance_ratio(self):
-        """PCA spectrum of the standardised features, from the Gram matrix's eigenvalues."""
-        eigenvalues = np.linalg.eigvalsh(self.standardised_gram)[::-1]
-        eigenvalues = np.clip(eigenvalues, 0.0, None)
-        return eigenvalues / eigenvalues.sum()
 
 
 def minimum_samples(subsample):

@@ -1,19 +1,28 @@
-"""Exact nearest-neighbour distances: the one place where distances are computed.
+"""Exact nearest-neighbour distances: the one place where distances, and the policy around them, live.
+
+The module reads in call order. First the policy that every estimator,
+:func:`~sklearn_id.id_scaling` and :class:`~sklearn_id.DepthProfile` go
+through: duplicates (:func:`collapse_duplicates`, applied once, in
+:func:`_on_distinct_points`), searches among distinct points (plain, at chosen
+ranks, nested), neighbours within a subsample read off a full search, and
+distance matrices (checked, or accumulated from feature slices). Then the
+searches, then the float32 pass, then the exact refinement.
 
 The search is exact in float64 but spends almost all of its time in float32
 matrix products. Squared distances are first approximated by one float32
 product of the centred, rescaled data with an augmented copy of itself
 (``[c_i, |c_i|^2, 1] . [-2 c_j, 1, |c_j|^2]``), tile by tile, so memory stays
-``O(block_size * n_samples)``. A deterministic rounding-error bound tells, for
-each row, which entries could still belong to its ``n_neighbors`` nearest; only
-those candidates are refined with an exact float64 difference of the original
-rows. The result therefore equals a float64 brute force, whatever the data's
-offset, scale or rotation.
+``O(block_size * n_samples)``. A deterministic rounding-error bound (see
+:mod:`sklearn_id._bounds`) tells, for each row, which entries could still
+belong to its ``n_neighbors`` nearest; only those candidates are refined with
+an exact float64 difference of the original rows. The result therefore
+equals a float64 brute force, whatever the data's offset, scale or rotation.
 
 On the CPU the distance matrix is treated as symmetric: each off-diagonal tile
 is computed once and serves both its rows and its columns. Each row keeps a
 running upper bound on its ``n_neighbors``-th distance, so a tile only costs a
-comparison per entry, never a selection over a whole row.
+comparison per entry, never a selection over a whole row. On CUDA the search
+runs in :mod:`sklearn_id._neighbors_torch`.
 
 Two variants share that pass: :func:`nested_kneighbors` searches every group
 of a nested halving of the rows at once (decimation curves), and
@@ -27,68 +36,377 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+from sklearn.utils.validation import check_non_negative
+
+from sklearn_id._bounds import (
+    REFINE_BUFFER_ENTRIES,
+    UNIT_ROUNDOFF_32,
+    candidate_threshold,
+    centred_float32,
+    rounding_bound_factor,
+    select_nearest,
+    subnormal_floor,
+)
 
 __all__ = [
     "DuplicatePointsWarning",
+    "PiecewiseDistances",
+    "check_distance_matrix",
     "collapse_duplicates",
+    "distinct_kneighbors",
+    "distinct_nested_kneighbors",
     "distinct_neighbor_distances",
     "group_edges",
     "kneighbors",
     "kneighbors_precomputed",
+    "n_halving_levels",
     "neighbor_distances_at",
     "nested_kneighbors",
-    "resolve_device",
+    "restrict_points",
     "stack_groups",
+    "subsample_neighbor_distances",
 ]
 
-_UNIT_ROUNDOFF_32 = 2.0**-24
-_TINY_32 = float(np.finfo(np.float32).tiny)
 _DEFAULT_BLOCK_SIZE = 2048
 # Columns of a first tile that seed each row's threshold.
 _SEED_COLUMNS = 256
-# Entries per refinement chunk: 4 MB buffers stay on the heap, so no page faults per chunk.
-_REFINE_BUFFER_ENTRIES = 1 << 19
+
+# --- Policy: what the estimators, id_scaling and DepthProfile call ---------------------------
 
 
-def resolve_device(device):
-    """Return ``"cpu"`` or a CUDA device string for a ``device`` parameter.
+class DuplicatePointsWarning(UserWarning):
+    """Warning raised when exact duplicate rows are collapsed before estimation."""
 
-    ``"auto"`` picks CUDA only when an NVIDIA driver is present and torch sees
-    a device, so CPU-only machines never pay for importing torch.
+
+def distinct_neighbor_distances(X, ranks, *, metric="euclidean", device="cpu"):
+    """Distances to the neighbours of ``ranks`` among the distinct points of ``X``.
+
+    Duplicates are handled by the one policy of this module (see
+    :func:`collapse_duplicates`): the search runs once on all rows; only when
+    it finds a first-neighbour distance of zero are the duplicates collapsed
+    and the search repeated on the distinct rows.
 
     Parameters
     ----------
-    device : str
-        ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+    X : ndarray of shape (n_samples, n_features) or (n_samples, n_samples)
+        Data, or a square distance matrix when ``metric="precomputed"``.
+    ranks : sequence of int
+        Neighbour ranks, from 1.
+    metric : {"euclidean", "precomputed"}, default="euclidean"
+    device : str, default="cpu"
 
     Returns
     -------
-    device : str
-        The device the work will run on.
+    distances : ndarray of shape (n_distinct, len(ranks))
+    distinct : ndarray of shape (n_distinct,)
+        Row indices of ``X`` kept, in increasing order.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_id._neighbors import distinct_neighbor_distances
+    >>> X = np.array([[0.0], [1.0], [3.0], [7.0]])
+    >>> distances, distinct = distinct_neighbor_distances(X, [1, 2])
+    >>> distances[:, 1] / distances[:, 0]
+    array([3. , 2. , 1.5, 1.5])
     """
-    if device == "cpu":
-        return "cpu"
-    if device == "auto":
-        if not _nvidia_driver_present():
-            return "cpu"
-        import torch
+    ranks = np.asarray(ranks, dtype=np.int64)
+    # Rank 1 tells duplicates apart.
+    searched = np.union1d([1], ranks)
 
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    import torch
+    def search(points):
+        if metric == "precomputed":
+            return kneighbors_precomputed(points, int(searched.max()))[0][:, searched - 1]
+        return neighbor_distances_at(points, searched, device=device)
 
-    if not torch.cuda.is_available():
-        raise ValueError(
-            f"device={device!r} was requested but torch sees no CUDA device; "
-            "use device='cpu' or device='auto'."
+    distances, distinct, _ = _on_distinct_points(X, int(ranks.max()), metric, search, lambda found: found[:, 0])
+    return distances[:, np.searchsorted(searched, ranks)], distinct
+
+
+def distinct_kneighbors(X, n_neighbors, *, min_neighbors=None, metric="euclidean", device="cpu"):
+    """Nearest neighbours among the distinct points of ``X``, duplicates collapsed as in :func:`distinct_neighbor_distances`.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features) or (n_samples, n_samples)
+    n_neighbors : int
+        Neighbours listed per point, at most the number of distinct points
+        minus one.
+    min_neighbors : int, default=None
+        With fewer distinct points, ``n_neighbors`` shrinks to what they allow,
+        but never below ``min_neighbors`` (an error); None means ``n_neighbors``.
+    metric : {"euclidean", "precomputed"}, default="euclidean"
+    device : str, default="cpu"
+
+    Returns
+    -------
+    distances : ndarray of shape (n_distinct, n_listed), float64
+    indices : ndarray of shape (n_distinct, n_listed), int64
+        Neighbours as positions in ``distinct``.
+    distinct : ndarray of shape (n_distinct,)
+        Row indices of ``X`` kept, in increasing order.
+    representative : ndarray of shape (n_samples,)
+        For each row of ``X``, the position in ``distinct`` of its value.
+    """
+    required = n_neighbors if min_neighbors is None else min_neighbors
+
+    def search(points):
+        k = min(n_neighbors, points.shape[0] - 1)
+        if metric == "precomputed":
+            return kneighbors_precomputed(points, k)
+        return kneighbors(points, k, device=device)
+
+    (distances, indices), distinct, representative = _on_distinct_points(
+        X, required, metric, search, lambda found: found[0][:, 0]
+    )
+    return distances, indices, distinct, representative
+
+
+def distinct_nested_kneighbors(X, n_neighbors, n_min, *, metric="euclidean", device="cpu"):
+    """Neighbours within each group of a nested halving of the distinct points of ``X``.
+
+    The halving goes as deep as keeps every group at ``n_min`` points or more
+    (see :func:`nested_kneighbors`); duplicates are collapsed first, as in
+    :func:`distinct_neighbor_distances`.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features) or (n_samples, n_samples)
+    n_neighbors : int
+    n_min : int
+        Smallest group size.
+    metric : {"euclidean", "precomputed"}, default="euclidean"
+    device : str, default="cpu"
+
+    Returns
+    -------
+    levels : list of (distances, indices)
+        One pair per level, rows of the distinct points; group ``i`` of level
+        ``j`` is rows ``group_edges(n_distinct, j)[i:i + 2]``.
+    distinct : ndarray of shape (n_distinct,)
+    """
+
+    def search(points):
+        n_points = points.shape[0]
+        n_levels = n_halving_levels(n_points, n_min)
+        if metric == "precomputed":
+            return [
+                stack_groups(lambda a, b: kneighbors_precomputed(points[a:b, a:b], n_neighbors), group_edges(n_points, level))
+                for level in range(n_levels)
+            ]
+        return nested_kneighbors(points, n_neighbors, n_levels, device=device)
+
+    levels, distinct, _ = _on_distinct_points(X, n_neighbors, metric, search, lambda found: found[0][0][:, 0])
+    return levels, distinct
+
+
+def subsample_neighbor_distances(neighbor_distances, indices, subset, ranks, *, X, metric="euclidean"):
+    """Distances from each point of ``subset`` to its neighbours of ``ranks`` within the subset.
+
+    A point's neighbours within a subset are its neighbours overall that
+    belong to it, in the same order, so they are read off a search on all
+    points. A point with fewer than ``max(ranks)`` of its listed neighbours in
+    the subset gets its exact distances to the whole subset instead (rare
+    when the search listed a few more neighbours than the largest rank).
+
+    Parameters
+    ----------
+    neighbor_distances, indices : ndarray of shape (n_points, n_listed)
+        A search on all points, as :func:`kneighbors` returns it.
+    subset : ndarray of int
+        Sorted rows of the points.
+    ranks : sequence of int
+        Neighbour ranks within the subset, from 1.
+    X : ndarray of shape (n_points, n_features) or (n_points, n_points)
+        The points, or their distance matrix when ``metric="precomputed"``.
+    metric : {"euclidean", "precomputed"}, default="euclidean"
+
+    Returns
+    -------
+    distances : ndarray of shape (len(subset), len(ranks)), float64
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_id._neighbors import kneighbors, subsample_neighbor_distances
+    >>> X = np.array([[0.0], [1.0], [3.0], [7.0]])
+    >>> distances, indices = kneighbors(X, 3)
+    >>> subsample_neighbor_distances(distances, indices, np.array([0, 2, 3]), [1, 2], X=X)
+    array([[3., 7.],
+           [3., 4.],
+           [4., 7.]])
+    """
+    ranks = np.asarray(ranks, dtype=np.int64)
+    member = np.zeros(neighbor_distances.shape[0], dtype=bool)
+    member[subset] = True
+    found = np.cumsum(member[indices[subset]], axis=1)
+    columns = np.stack([np.argmax(found >= rank, axis=1) for rank in ranks], axis=1)
+    result = np.take_along_axis(neighbor_distances[subset], columns, axis=1)
+    missing = np.flatnonzero(found[:, -1] < ranks.max())
+    if missing.size:
+        to_subset = _distances_between(X, subset[missing], subset, metric)
+        to_subset[np.arange(missing.size), missing] = np.inf  # the point itself
+        result[missing] = np.sort(to_subset, axis=1)[:, ranks - 1]
+    return result
+
+
+def collapse_duplicates(X, n_neighbors, *, metric="euclidean"):
+    """Rows of ``X`` that remain once exact duplicates are collapsed (first occurrence kept).
+
+    The one duplicate policy of the package: exact duplicates have a first
+    neighbour distance of exactly zero, which no estimator can use, so they
+    are collapsed with a :class:`DuplicatePointsWarning` that gives their
+    number, and fewer than ``n_neighbors + 1`` distinct points are an error.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features) or (n_samples, n_samples)
+        Data, or a square distance matrix when ``metric="precomputed"``.
+    n_neighbors : int
+    metric : {"euclidean", "precomputed"}, default="euclidean"
+
+    Returns
+    -------
+    distinct : ndarray of shape (n_distinct,)
+        Row indices of ``X`` kept, in increasing order.
+    representative : ndarray of shape (n_samples,)
+        For each row, the position in ``distinct`` of its value.
+    """
+    n_samples = X.shape[0]
+    if metric == "precomputed":
+        zero = X == 0
+        # A row's value is that of the first row at distance zero from it.
+        first = np.argmax(zero | np.eye(n_samples, dtype=bool), axis=1)
+        distinct = np.flatnonzero(first == np.arange(n_samples))
+        representative = np.searchsorted(distinct, first)
+    else:
+        distinct, representative = _first_occurrences(X)
+    n_distinct = distinct.size
+    if n_distinct < n_samples:
+        warnings.warn(
+            f"{n_samples - n_distinct} exact duplicate rows were collapsed: the "
+            f"estimate uses the {n_distinct} distinct points.",
+            DuplicatePointsWarning,
+            stacklevel=5,
         )
-    return device
+    if n_distinct == 1:
+        raise ValueError(
+            f"All {n_samples} points are identical: their intrinsic dimension is "
+            "undefined. Check the input data."
+        )
+    if n_distinct <= n_neighbors:
+        raise ValueError(
+            f"Only {n_distinct} distinct points were found, but at least "
+            f"{n_neighbors + 1} are needed to find {n_neighbors} neighbours of each; "
+            "provide more distinct points."
+        )
+    return distinct, representative
 
 
-def _nvidia_driver_present():
-    """Whether this machine has an NVIDIA driver loaded (no torch import)."""
-    import os
+def _on_distinct_points(X, n_neighbors, metric, search, nearest):
+    """``search(points)`` on the distinct points of ``X``: the duplicate policy, in one place.
 
-    return os.path.exists("/proc/driver/nvidia/version") or os.path.exists("/dev/nvidiactl")
+    The search runs once on all rows; only when ``nearest(result)``, its
+    first-neighbour distances, holds a zero are duplicates collapsed and the
+    search repeated on the distinct rows. Returns the result, the distinct
+    rows and each row's representative among them.
+    """
+    n_samples = X.shape[0]
+    if n_neighbors < n_samples:
+        result = search(X)
+        if nearest(result).min() > 0:
+            everything = np.arange(n_samples)
+            return result, everything, everything
+    distinct, representative = collapse_duplicates(X, n_neighbors, metric=metric)
+    return search(restrict_points(X, distinct, metric=metric)), distinct, representative
+
+
+def restrict_points(X, rows, *, metric="euclidean"):
+    """The points ``rows`` (sorted, distinct) of ``X``: rows of data, or the sub-matrix of a distance matrix."""
+    if rows.size == X.shape[0]:
+        return X
+    return X[np.ix_(rows, rows)] if metric == "precomputed" else X[rows]
+
+
+def _first_occurrences(X):
+    """Indices of the first occurrence of each distinct row (``-0.0 == 0.0``), and each row's representative."""
+    first_of = {}
+    keep = []
+    representative = np.empty(X.shape[0], dtype=np.int64)
+    step = max(1, REFINE_BUFFER_ENTRIES // max(1, X.shape[1]))
+    for start in range(0, X.shape[0], step):
+        # Adding 0.0 maps -0.0 to 0.0, so rows equal in value hash alike.
+        chunk = np.asarray(X[start : start + step], dtype=np.float64) + 0.0
+        for offset, row in enumerate(chunk):
+            key = row.tobytes()
+            position = first_of.setdefault(key, len(keep))
+            if position == len(keep):
+                keep.append(start + offset)
+            representative[start + offset] = position
+    return np.asarray(keep, dtype=np.int64), representative
+
+
+def check_distance_matrix(D, owner, *, square=True):
+    """Raise a ``ValueError`` unless ``D`` can be a matrix of distances.
+
+    Parameters
+    ----------
+    D : ndarray
+    owner : str
+        Who asks, for the message (e.g. ``"TwoNNDimension(metric='precomputed')"``).
+    square : bool, default=True
+        Whether ``D`` holds the distances among the samples (``fit``), rather
+        than from new samples to fitted ones (``transform``).
+    """
+    if square and D.shape[0] != D.shape[1]:
+        raise ValueError(
+            f"{owner} needs a square distance matrix, got shape {D.shape}; "
+            "pass the pairwise distances of the samples, or use metric='euclidean'."
+        )
+    check_non_negative(D, owner)
+
+
+class PiecewiseDistances:
+    """Exact distances among samples whose features arrive in slices.
+
+    Squared distances are sums over features, so each slice adds its share in
+    float64 (centred first, so the Gram formula does not cancel), and the
+    samples never need to be held whole. Memory: one ``n_samples`` squared
+    float64 matrix.
+
+    Parameters
+    ----------
+    n_samples : int
+    """
+
+    def __init__(self, n_samples):
+        self.squared = np.zeros((n_samples, n_samples))
+
+    def add(self, piece, chunk=1024):
+        """Add the share of a (n_samples, n_piece_features) slice."""
+        for start in range(0, piece.shape[1], chunk):
+            centred = piece[:, start : start + chunk].astype(np.float64)
+            centred -= centred.mean(axis=0)
+            norms = np.einsum("ij,ij->i", centred, centred)
+            self.squared += norms[:, None] + norms[None, :] - 2 * (centred @ centred.T)
+
+    def distances(self):
+        """The distance matrix (rounding below zero clipped)."""
+        squared = np.maximum(self.squared, 0.0)
+        np.fill_diagonal(squared, 0.0)
+        return np.sqrt(squared)
+
+
+def _distances_between(X, rows, cols, metric):
+    """Exact distances of the points ``rows`` to the points ``cols``, as a (len(rows), len(cols)) array."""
+    if metric == "precomputed":
+        return np.array(X[np.ix_(rows, cols)], dtype=np.float64)
+    pairs_rows = np.repeat(rows, cols.size)
+    pairs_cols = np.tile(cols, rows.size)
+    return np.sqrt(_exact_squared_distances(X, X, pairs_rows, pairs_cols)).reshape(rows.size, cols.size)
+
+
+# --- Searches --------------------------------------------------------------------------------
 
 
 def kneighbors(X, n_neighbors, *, Y=None, device="cpu", block_size=None):
@@ -104,7 +422,8 @@ def kneighbors(X, n_neighbors, *, Y=None, device="cpu", block_size=None):
         Reference points. When None, the neighbours of each row of ``X`` are
         searched among the other rows of ``X`` (the point itself excluded).
     device : str, default="cpu"
-        ``"cpu"`` (numpy and BLAS, no torch import) or a CUDA device string.
+        ``"cpu"`` (numpy and BLAS, no torch import) or a CUDA device, as
+        :func:`sklearn_id._device.resolve_device` returns it.
     block_size : int, default=None
         Rows per tile; None picks a size that keeps BLAS efficient.
 
@@ -205,6 +524,31 @@ def nested_kneighbors(X, n_neighbors, n_levels, *, device="cpu", block_size=None
     ]
 
 
+def n_halving_levels(n_points, n_min):
+    """Levels of halving whose groups all keep at least ``n_min`` of ``n_points`` points.
+
+    Examples
+    --------
+    >>> from sklearn_id._neighbors import n_halving_levels
+    >>> n_halving_levels(1500, 100)
+    4
+    """
+    if n_min > n_points // 2:
+        raise ValueError(
+            f"Decimation with n_min={n_min} needs at least {2 * n_min} distinct points "
+            f"to split them once, got {n_points}; lower n_min or provide more points."
+        )
+    n_levels = 1 + int(math.log2(n_points / n_min))
+    while np.diff(group_edges(n_points, n_levels - 1)).min() < n_min:
+        n_levels -= 1
+    return n_levels
+
+
+def group_edges(n_samples, level):
+    """Boundaries of the ``2**level`` consecutive near-equal groups of a nested halving."""
+    return np.round(np.arange(2**level + 1) * (n_samples / 2**level)).astype(np.int64)
+
+
 def stack_groups(search, edges):
     """``search(a, b)`` run on each group of rows ``a:b``, stacked, with indices made global.
 
@@ -266,61 +610,18 @@ def neighbor_distances_at(X, ranks, *, device="cpu", block_size=None):
     return _refine_ranks(X, bounds, ranks)
 
 
-def _refine_ranks(X, bounds, ranks):
-    """Exact distances at ``ranks`` from a search's candidates, refining only the ambiguous ones.
-
-    Per row, sorted by approximation ``a``, with ``E`` the row's largest
-    rounding bound: the true value at rank ``r`` lies within ``E`` of
-    ``a_(r)``, so a candidate more than ``2 E`` below ``a_(r)`` is certainly
-    nearer and one more than ``2 E`` above certainly farther. The value at
-    rank ``r`` is then the ``(r - below)``-th smallest exact value of the
-    window in between.
-    """
-    rows, cols, approx = bounds.candidates()
-    n_samples = X.shape[0]
-    key = _row_key(rows, approx)
-    order = np.argsort(key, kind="stable")
-    rows, cols, key = rows[order], cols[order], key[order]
-    starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
-    if starts.size != n_samples or np.diff(np.r_[starts, rows.size]).min() < ranks.max():
-        raise RuntimeError("neighbour search lost candidates; please report this as a bug")
-    error = bounds.gamma * (bounds.norms_query[rows] + bounds.norms_reference[cols]) + bounds.floor
-    # The pad covers the key's rounding (see _row_key).
-    half_width = 2.001 * np.maximum.reduceat(error, starts) * (1 + 4 * _UNIT_ROUNDOFF_32) + 1e-8
-    first = starts[:, None] + ranks - 1
-    low = np.searchsorted(key, key[first] - half_width[:, None], side="left")
-    high = np.searchsorted(key, key[first] + half_width[:, None], side="right")
-    ambiguous = np.zeros(rows.size + 1, dtype=np.int64)
-    np.add.at(ambiguous, low.ravel(), 1)
-    np.add.at(ambiguous, high.ravel(), -1)
-    refine = np.flatnonzero(np.cumsum(ambiguous[:-1]) > 0)
-    exact = np.full(rows.size, np.inf)
-    (exact[refine],) = _exact_squared_pairs(X, [(rows[refine], cols[refine])])
-    width = int((high - low).max())
-    positions = low[..., None] + np.arange(width)
-    window = np.where(positions < high[..., None], exact[np.minimum(positions, rows.size - 1)], np.inf)
-    window.sort(axis=-1)
-    nth = (first - low)[..., None]
-    return np.sqrt(np.take_along_axis(window, nth, axis=-1)[..., 0])
-
-
-def _row_key(rows, values):
-    """A float64 key sorted by row, then value: values of unit-scaled data lie in [-1, 5], rows are 8 apart.
-
-    Exact up to ``8 * n_rows * 2**-52`` (2e-9 for a million rows).
-    """
-    return rows * 8.0 + values
-
-
-def kneighbors_precomputed(distances, n_neighbors):
-    """Nearest neighbours read off a square distance matrix (self excluded).
+def kneighbors_precomputed(distances, n_neighbors, *, exclude_self=True):
+    """Nearest neighbours read off a matrix of distances.
 
     Parameters
     ----------
-    distances : ndarray of shape (n_samples, n_samples)
-        Symmetric distances with zeros on the diagonal.
+    distances : ndarray of shape (n_samples, n_reference)
+        With ``exclude_self``, the square symmetric distances among the
+        samples (zeros on the diagonal, which is skipped); otherwise the
+        distances from query samples to reference points.
     n_neighbors : int
         Number of neighbours per point.
+    exclude_self : bool, default=True
 
     Returns
     -------
@@ -329,92 +630,110 @@ def kneighbors_precomputed(distances, n_neighbors):
     """
     n_samples = distances.shape[0]
     masked = np.array(distances, dtype=np.float64)
-    np.fill_diagonal(masked, np.inf)
+    if exclude_self:
+        np.fill_diagonal(masked, np.inf)
     indices = np.argpartition(masked, n_neighbors - 1, axis=1)[:, :n_neighbors]
     rows = np.repeat(np.arange(n_samples), n_neighbors)
-    return _select_nearest(rows, indices.ravel(), masked[rows, indices.ravel()], n_samples, n_neighbors)
+    return select_nearest(rows, indices.ravel(), masked[rows, indices.ravel()], n_samples, n_neighbors)
 
 
-def rounding_bound_factor(n_features):
-    """Relative error bound of one augmented float32 dot product of length ``n_features + 2``.
-
-    The approximate squared distance ``a_ij`` of centred, float32-rounded rows
-    ``c_i``, ``c_j`` satisfies ``|a_ij - d_ij| <= gamma * (|c_i|^2 + |c_j|^2)``
-    with ``gamma`` returned here: the accumulation error of the dot product
-    (``(n_features + 2) u`` on terms whose absolute sum is at most
-    ``2 (|c_i|^2 + |c_j|^2)``), plus the rounding of the inputs and of the norms
-    to float32 (``5 u``), with a margin for second-order terms.
-
-    Parameters
-    ----------
-    n_features : int
-
-    Returns
-    -------
-    gamma : float
-    """
-    return (2.0 * (n_features + 2) + 8.0) * _UNIT_ROUNDOFF_32 * 1.01
+# --- The float32 pass on the CPU -------------------------------------------------------------
 
 
-def subnormal_floor(n_features):
-    """Absolute error floor: subnormal float32 products lose relative precision."""
-    return 4.0 * (n_features + 2) * _TINY_32
-
-
-def candidate_threshold(kth, norms, gamma, floor, margin):
-    """Largest approximate squared distance that may still hide one of the ``k`` nearest.
-
-    A column ``j`` within the ``k``-th distance of row ``i`` satisfies
-    ``|c_j| <= |c_i| + sqrt(kth)``, which bounds its rounding error by
-    ``gamma * (n_i + (sqrt(n_i) + sqrt(kth))^2)``. ``margin`` covers the
-    rounding of the comparison itself. Works on numpy arrays and torch tensors.
-    """
-    slack = gamma * (norms + (norms**0.5 + kth**0.5) ** 2) + floor
-    return (kth + slack) * margin
-
-
-def centred_float32(X, Y=None, *, extra_columns=0):
-    """Float32 copies of ``X`` (and ``Y``) centred on the reference mean and rescaled.
-
-    The centring removes the offset that makes the Gram-matrix formula cancel;
-    the rescaling to unit maximum norm keeps squared norms far from float32's
-    overflow and underflow. With ``extra_columns``, each copy has that many
-    trailing columns left uninitialised, so callers can augment it in place.
-
-    Returns
-    -------
-    X32 : ndarray of shape (n_samples, n_features + extra_columns), float32
-    Y32 : ndarray or None
-    """
-    reference = X if Y is None else Y
-    mean = reference.mean(axis=0, dtype=np.float64)
+def _kneighbors_cpu(X, n_neighbors, *, Y, block_size):
+    if Y is None:
+        return _nested_cpu(X, n_neighbors, 1, block_size)[0]
+    left_query, left_reference = centred_float32(X, Y, extra_columns=2)
+    norms_query = _augment(left_query)
+    norms_reference = _augment(left_reference)
     n_features = X.shape[1]
-
-    def _centred(A):
-        out = np.empty((A.shape[0], n_features + extra_columns), dtype=np.float32)
-        step = max(1, _REFINE_BUFFER_ENTRIES // max(1, n_features))
-        for start in range(0, A.shape[0], step):
-            np.subtract(
-                A[start : start + step],
-                mean,
-                out=out[start : start + step, :n_features],
-                casting="same_kind",
-                dtype=np.float64,
-            )
-        return out
-
-    X32 = _centred(X)
-    Y32 = None if Y is None else _centred(Y)
-    scale = max(_max_norm(X32[:, :n_features]), 0.0 if Y32 is None else _max_norm(Y32[:, :n_features]))
-    if scale > 0:
-        for A in (X32, Y32):
-            if A is not None:
-                A[:, :n_features] *= np.float32(1.0 / scale)
-    return X32, Y32
+    bounds = _RunningBounds(
+        norms_query, norms_reference, n_neighbors, rounding_bound_factor(n_features), n_features
+    )
+    query_blocks = _balanced_blocks(left_query.shape[0], block_size, n_neighbors + 1)
+    reference_blocks = _balanced_blocks(left_reference.shape[0], block_size, n_neighbors)
+    _search_cross(left_query, left_reference, query_blocks, reference_blocks, bounds)
+    rows, cols, _ = bounds.candidates()
+    squared = _exact_squared_distances(X, Y, rows, cols)
+    return select_nearest(rows, cols, squared, X.shape[0], n_neighbors, squared=True)
 
 
-def _max_norm(A):
-    return float(np.sqrt(np.einsum("ij,ij->i", A, A, dtype=np.float64).max(initial=0.0)))
+def _nested_cpu(X, n_neighbors, n_levels, block_size):
+    """The symmetric search, at every level of a nested halving at once."""
+    levels = _nested_search(X, n_neighbors, n_levels, block_size)
+    candidates = [bounds.candidates()[:2] for bounds in levels]
+    # A pair found at several levels is refined once.
+    squared = _exact_squared_pairs(X, candidates)
+    return [
+        select_nearest(rows, cols, values, X.shape[0], n_neighbors, squared=True)
+        for (rows, cols), values in zip(candidates, squared)
+    ]
+
+
+def _nested_search(X, n_neighbors, n_levels, block_size):
+    """The float32 pass of the nested search: one ``_RunningBounds`` per level, holding its candidates."""
+    left, _ = centred_float32(X, extra_columns=2)
+    norms = _augment(left)
+    n_samples, n_features = X.shape
+    gamma = rounding_bound_factor(n_features)
+    levels = [_RunningBounds(norms, norms, n_neighbors, gamma, n_features) for _ in range(n_levels)]
+    edges = [group_edges(n_samples, level) for level in range(n_levels)]
+    blocks, n_tiled = _nested_blocks(edges, block_size, n_neighbors)
+    # Which group of each tiled level every block lies in.
+    group_of = np.array([np.searchsorted(e, [start for start, _ in blocks], side="right") for e in edges[:n_tiled]])
+    # One buffer for every tile's product spares the allocator a page fault per entry.
+    largest = max(stop - start for start, stop in blocks)
+    buffer = np.empty(largest * largest, dtype=np.float32)
+
+    def product(rows, right):
+        out = buffer[: (rows.stop - rows.start) * right.shape[0]].reshape(rows.stop - rows.start, right.shape[0])
+        return np.matmul(left[rows], right.T, out=out)
+
+    # Diagonal tiles first: they give every row a finite threshold at every level.
+    for start, stop in blocks:
+        approx = product(slice(start, stop), _right_factor(left[start:stop]))
+        np.fill_diagonal(approx, np.inf)
+        for bounds in levels[:n_tiled]:
+            _seed_thresholds(approx, start, start, bounds)
+        # Deeper levels' groups are smaller than a block: each is one sub-tile.
+        for level in range(n_tiled, n_levels):
+            e = edges[level]
+            first, last = np.searchsorted(e, [start, stop])
+            for a, b in zip(e[first:last].tolist(), e[first + 1 : last + 1].tolist()):
+                _seed_thresholds(approx[a - start : b - start, a - start : b - start], a, a, levels[level])
+    # Then the upper triangle: each off-diagonal tile serves its rows and its
+    # columns, at every level where both blocks share a group.
+    for j, (col_start, col_stop) in enumerate(blocks[1:], start=1):
+        right = _right_factor(left[col_start:col_stop])
+        for i, (row_start, row_stop) in enumerate(blocks[:j]):
+            shared = group_of[:, i] == group_of[:, j]
+            if not shared.any():
+                continue
+            approx = product(slice(row_start, row_stop), right)
+            for level in np.flatnonzero(shared):
+                _collect_both(approx, row_start, col_start, levels[level])
+    return levels
+
+
+def _nested_blocks(edges, block_size, n_neighbors):
+    """Row blocks that never straddle a group of the first ``n_tiled`` levels.
+
+    The blocks are the groups of the first level whose groups fit a tile; if
+    none does, the deepest level's groups split into balanced blocks. Symmetry
+    only pays across tiles, so data that fit one tile are split in four.
+    """
+    n_samples = edges[0][-1]
+    limit = min(block_size, max(_SEED_COLUMNS, -(-n_samples // 4)))
+    for level, e in enumerate(edges):
+        if np.diff(e).max() <= limit:
+            return list(zip(e[:-1].tolist(), e[1:].tolist())), level + 1
+    e = edges[-1]
+    blocks = [
+        (a + start, a + stop)
+        for a, b in zip(e[:-1].tolist(), e[1:].tolist())
+        for start, stop in _balanced_blocks(b - a, limit, n_neighbors + 1)
+    ]
+    return blocks, len(edges)
 
 
 def _balanced_blocks(n_rows, block_size, min_size):
@@ -422,6 +741,67 @@ def _balanced_blocks(n_rows, block_size, min_size):
     n_blocks = max(1, min(math.ceil(n_rows / block_size), n_rows // max(min_size, 1)))
     bounds = np.linspace(0, n_rows, n_blocks + 1).round().astype(np.int64)
     return list(zip(bounds[:-1], bounds[1:]))
+
+
+def _search_cross(left_query, left_reference, query_blocks, reference_blocks, bounds):
+    for col_index, (col_start, col_stop) in enumerate(reference_blocks):
+        right = _right_factor(left_reference[col_start:col_stop])
+        for row_start, row_stop in query_blocks:
+            approx = left_query[row_start:row_stop] @ right.T
+            if col_index == 0:
+                _seed_thresholds(approx, row_start, col_start, bounds)
+            else:
+                _collect(approx, row_start, col_start, bounds)
+
+
+def _seed_thresholds(approx, row_start, col_start, bounds):
+    """First tile of a row block: some of its columns give each row a finite threshold.
+
+    The bound from the first ``max(_SEED_COLUMNS, 16 k)`` columns is loose,
+    but collecting the whole tile under it, then merging, leaves each row
+    with the tile's true ``k`` best: as tight as a selection over the whole
+    tile, at a fraction of its cost.
+    """
+    k = bounds.k
+    n_seed = min(approx.shape[1], max(_SEED_COLUMNS, 16 * k))
+    rows = np.arange(row_start, row_start + approx.shape[0])
+    # The k smallest approximations, each within gamma (n_i + n_j) of its distance:
+    # the k-th plus the widest such bound over the seed columns bounds the k-th distance.
+    kth = np.partition(approx[:, :n_seed], k - 1, axis=1)[:, k - 1]
+    widest = bounds.norms_reference[col_start : col_start + n_seed].max()
+    upper = kth + bounds.gamma * (bounds.norms_query[rows] + widest)
+    bounds.set_threshold(rows, upper)
+    _collect(approx, row_start, col_start, bounds)
+
+
+def _collect(approx, row_start, col_start, bounds):
+    """Keep the tile's entries under their row's threshold.
+
+    A min-reduction first finds the rows with any entry under threshold;
+    only those are compared entry by entry.
+    """
+    threshold = bounds.threshold[row_start : row_start + approx.shape[0]]
+    hit = np.flatnonzero(approx.min(axis=1) <= threshold)
+    rows, cols = np.nonzero(approx[hit] <= threshold[hit, None])
+    bounds.add(hit[rows] + row_start, cols + col_start, approx[hit[rows], cols])
+
+
+def _collect_both(approx, row_start, col_start, bounds):
+    """Keep an off-diagonal tile's entries under the threshold of their row or of their column.
+
+    The symmetric search's tile serves both blocks; one scan finds the
+    entries for either, since the two blocks' thresholds are independent.
+    """
+    row_threshold = bounds.threshold[row_start : row_start + approx.shape[0]]
+    column_threshold = bounds.threshold[col_start : col_start + approx.shape[1]]
+    under_row = approx <= row_threshold[:, None]
+    under_column = approx <= column_threshold
+    rows, cols = np.nonzero(under_row | under_column)
+    values = approx[rows, cols]
+    for_row = under_row[rows, cols]
+    for_column = under_column[rows, cols]
+    bounds.add(rows[for_row] + row_start, cols[for_row] + col_start, values[for_row])
+    bounds.add(cols[for_column] + col_start, rows[for_column] + row_start, values[for_column])
 
 
 class _RunningBounds:
@@ -488,7 +868,7 @@ class _RunningBounds:
     def set_threshold(self, rows, kth):
         """Threshold of ``rows`` given an upper bound ``kth`` on their k-th squared distance."""
         threshold = candidate_threshold(
-            kth, self.norms_query[rows], self.gamma, self.floor, 1.0 + 4 * _UNIT_ROUNDOFF_32
+            kth, self.norms_query[rows], self.gamma, self.floor, 1.0 + 4 * UNIT_ROUNDOFF_32
         )
         self.threshold[rows] = threshold.astype(np.float32)
 
@@ -524,34 +904,53 @@ def _right_factor(left_block):
     return right
 
 
-def _kneighbors_cpu(X, n_neighbors, *, Y, block_size):
-    if Y is None:
-        return _nested_cpu(X, n_neighbors, 1, block_size)[0]
-    left_query, left_reference = centred_float32(X, Y, extra_columns=2)
-    norms_query = _augment(left_query)
-    norms_reference = _augment(left_reference)
-    n_features = X.shape[1]
-    bounds = _RunningBounds(
-        norms_query, norms_reference, n_neighbors, rounding_bound_factor(n_features), n_features
-    )
-    query_blocks = _balanced_blocks(left_query.shape[0], block_size, n_neighbors + 1)
-    reference_blocks = _balanced_blocks(left_reference.shape[0], block_size, n_neighbors)
-    _search_cross(left_query, left_reference, query_blocks, reference_blocks, bounds)
-    rows, cols, _ = bounds.candidates()
-    squared = _exact_squared_distances(X, Y, rows, cols)
-    return _select_nearest(rows, cols, squared, X.shape[0], n_neighbors, squared=True)
+def _row_key(rows, values):
+    """A float64 key sorted by row, then value: values of unit-scaled data lie in [-1, 5], rows are 8 apart.
+
+    Exact up to ``8 * n_rows * 2**-52`` (2e-9 for a million rows).
+    """
+    return rows * 8.0 + values
 
 
-def _nested_cpu(X, n_neighbors, n_levels, block_size):
-    """The symmetric search, at every level of a nested halving at once."""
-    levels = _nested_search(X, n_neighbors, n_levels, block_size)
-    candidates = [bounds.candidates()[:2] for bounds in levels]
-    # A pair found at several levels is refined once.
-    squared = _exact_squared_pairs(X, candidates)
-    return [
-        _select_nearest(rows, cols, values, X.shape[0], n_neighbors, squared=True)
-        for (rows, cols), values in zip(candidates, squared)
-    ]
+# --- Exact refinement ------------------------------------------------------------------------
+
+
+def _refine_ranks(X, bounds, ranks):
+    """Exact distances at ``ranks`` from a search's candidates, refining only the ambiguous ones.
+
+    Per row, sorted by approximation ``a``, with ``E`` the row's largest
+    rounding bound: the true value at rank ``r`` lies within ``E`` of
+    ``a_(r)``, so a candidate more than ``2 E`` below ``a_(r)`` is certainly
+    nearer and one more than ``2 E`` above certainly farther. The value at
+    rank ``r`` is then the ``(r - below)``-th smallest exact value of the
+    window in between.
+    """
+    rows, cols, approx = bounds.candidates()
+    n_samples = X.shape[0]
+    key = _row_key(rows, approx)
+    order = np.argsort(key, kind="stable")
+    rows, cols, key = rows[order], cols[order], key[order]
+    starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+    if starts.size != n_samples or np.diff(np.r_[starts, rows.size]).min() < ranks.max():
+        raise RuntimeError("neighbour search lost candidates; please report this as a bug")
+    error = bounds.gamma * (bounds.norms_query[rows] + bounds.norms_reference[cols]) + bounds.floor
+    # The pad covers the key's rounding (see _row_key).
+    half_width = 2.001 * np.maximum.reduceat(error, starts) * (1 + 4 * UNIT_ROUNDOFF_32) + 1e-8
+    first = starts[:, None] + ranks - 1
+    low = np.searchsorted(key, key[first] - half_width[:, None], side="left")
+    high = np.searchsorted(key, key[first] + half_width[:, None], side="right")
+    ambiguous = np.zeros(rows.size + 1, dtype=np.int64)
+    np.add.at(ambiguous, low.ravel(), 1)
+    np.add.at(ambiguous, high.ravel(), -1)
+    refine = np.flatnonzero(np.cumsum(ambiguous[:-1]) > 0)
+    exact = np.full(rows.size, np.inf)
+    (exact[refine],) = _exact_squared_pairs(X, [(rows[refine], cols[refine])])
+    width = int((high - low).max())
+    positions = low[..., None] + np.arange(width)
+    window = np.where(positions < high[..., None], exact[np.minimum(positions, rows.size - 1)], np.inf)
+    window.sort(axis=-1)
+    nth = (first - low)[..., None]
+    return np.sqrt(np.take_along_axis(window, nth, axis=-1)[..., 0])
 
 
 def _exact_squared_pairs(X, pair_lists):
@@ -563,138 +962,6 @@ def _exact_squared_pairs(X, pair_lists):
     return np.split(squared, np.cumsum([rows.size for rows, _ in pair_lists])[:-1])
 
 
-def _nested_search(X, n_neighbors, n_levels, block_size):
-    """The float32 pass of the nested search: one ``_RunningBounds`` per level, holding its candidates."""
-    left, _ = centred_float32(X, extra_columns=2)
-    norms = _augment(left)
-    n_samples, n_features = X.shape
-    gamma = rounding_bound_factor(n_features)
-    levels = [_RunningBounds(norms, norms, n_neighbors, gamma, n_features) for _ in range(n_levels)]
-    edges = [group_edges(n_samples, level) for level in range(n_levels)]
-    blocks, n_tiled = _nested_blocks(edges, block_size, n_neighbors)
-    # Which group of each tiled level every block lies in.
-    group_of = np.array([np.searchsorted(e, [start for start, _ in blocks], side="right") for e in edges[:n_tiled]])
-    # One buffer for every tile's product spares the allocator a page fault per entry.
-    largest = max(stop - start for start, stop in blocks)
-    buffer = np.empty(largest * largest, dtype=np.float32)
-
-    def product(rows, right):
-        out = buffer[: (rows.stop - rows.start) * right.shape[0]].reshape(rows.stop - rows.start, right.shape[0])
-        return np.matmul(left[rows], right.T, out=out)
-
-    # Diagonal tiles first: they give every row a finite threshold at every level.
-    for start, stop in blocks:
-        approx = product(slice(start, stop), _right_factor(left[start:stop]))
-        np.fill_diagonal(approx, np.inf)
-        for bounds in levels[:n_tiled]:
-            _seed_thresholds(approx, start, start, bounds)
-        # Deeper levels' groups are smaller than a block: each is one sub-tile.
-        for level in range(n_tiled, n_levels):
-            e = edges[level]
-            first, last = np.searchsorted(e, [start, stop])
-            for a, b in zip(e[first:last].tolist(), e[first + 1 : last + 1].tolist()):
-                _seed_thresholds(approx[a - start : b - start, a - start : b - start], a, a, levels[level])
-    # Then the upper triangle: each off-diagonal tile serves its rows and its
-    # columns, at every level where both blocks share a group.
-    for j, (col_start, col_stop) in enumerate(blocks[1:], start=1):
-        right = _right_factor(left[col_start:col_stop])
-        for i, (row_start, row_stop) in enumerate(blocks[:j]):
-            shared = group_of[:, i] == group_of[:, j]
-            if not shared.any():
-                continue
-            approx = product(slice(row_start, row_stop), right)
-            for level in np.flatnonzero(shared):
-                _collect_both(approx, row_start, col_start, levels[level])
-    return levels
-
-
-def group_edges(n_samples, level):
-    """Boundaries of the ``2**level`` consecutive near-equal groups of a nested halving."""
-    return np.round(np.arange(2**level + 1) * (n_samples / 2**level)).astype(np.int64)
-
-
-def _nested_blocks(edges, block_size, n_neighbors):
-    """Row blocks that never straddle a group of the first ``n_tiled`` levels.
-
-    The blocks are the groups of the first level whose groups fit a tile; if
-    none does, the deepest level's groups split into balanced blocks. Symmetry
-    only pays across tiles, so data that fit one tile are split in four.
-    """
-    n_samples = edges[0][-1]
-    limit = min(block_size, max(_SEED_COLUMNS, -(-n_samples // 4)))
-    for level, e in enumerate(edges):
-        if np.diff(e).max() <= limit:
-            return list(zip(e[:-1].tolist(), e[1:].tolist())), level + 1
-    e = edges[-1]
-    blocks = [
-        (a + start, a + stop)
-        for a, b in zip(e[:-1].tolist(), e[1:].tolist())
-        for start, stop in _balanced_blocks(b - a, limit, n_neighbors + 1)
-    ]
-    return blocks, len(edges)
-
-
-def _search_cross(left_query, left_reference, query_blocks, reference_blocks, bounds):
-    for col_index, (col_start, col_stop) in enumerate(reference_blocks):
-        right = _right_factor(left_reference[col_start:col_stop])
-        for row_start, row_stop in query_blocks:
-            approx = left_query[row_start:row_stop] @ right.T
-            if col_index == 0:
-                _seed_thresholds(approx, row_start, col_start, bounds)
-            else:
-                _collect(approx, row_start, col_start, bounds)
-
-
-def _seed_thresholds(approx, row_start, col_start, bounds):
-    """First tile of a row block: some of its columns give each row a finite threshold.
-
-    The bound from the first ``max(_SEED_COLUMNS, 16 k)`` columns is loose,
-    but collecting the whole tile under it, then merging, leaves each row
-    with the tile's true ``k`` best: as tight as a selection over the whole
-    tile, at a fraction of its cost.
-    """
-    k = bounds.k
-    n_seed = min(approx.shape[1], max(_SEED_COLUMNS, 16 * k))
-    rows = np.arange(row_start, row_start + approx.shape[0])
-    # The k smallest approximations, each within gamma (n_i + n_j) of its distance:
-    # the k-th plus the widest such bound over the seed columns bounds the k-th distance.
-    kth = np.partition(approx[:, :n_seed], k - 1, axis=1)[:, k - 1]
-    widest = bounds.norms_reference[col_start : col_start + n_seed].max()
-    upper = kth + bounds.gamma * (bounds.norms_query[rows] + widest)
-    bounds.set_threshold(rows, upper)
-    _collect(approx, row_start, col_start, bounds)
-
-
-def _collect(approx, row_start, col_start, bounds):
-    """Keep the tile's entries under their row's threshold.
-
-    A min-reduction first finds the rows with any entry under threshold;
-    only those are compared entry by entry.
-    """
-    threshold = bounds.threshold[row_start : row_start + approx.shape[0]]
-    hit = np.flatnonzero(approx.min(axis=1) <= threshold)
-    rows, cols = np.nonzero(approx[hit] <= threshold[hit, None])
-    bounds.add(hit[rows] + row_start, cols + col_start, approx[hit[rows], cols])
-
-
-def _collect_both(approx, row_start, col_start, bounds):
-    """Keep an off-diagonal tile's entries under the threshold of their row or of their column.
-
-    The symmetric search's tile serves both blocks; one scan finds the
-    entries for either, since the two blocks' thresholds are independent.
-    """
-    row_threshold = bounds.threshold[row_start : row_start + approx.shape[0]]
-    column_threshold = bounds.threshold[col_start : col_start + approx.shape[1]]
-    under_row = approx <= row_threshold[:, None]
-    under_column = approx <= column_threshold
-    rows, cols = np.nonzero(under_row | under_column)
-    values = approx[rows, cols]
-    for_row = under_row[rows, cols]
-    for_column = under_column[rows, cols]
-    bounds.add(rows[for_row] + row_start, cols[for_row] + col_start, values[for_row])
-    bounds.add(cols[for_column] + col_start, rows[for_column] + row_start, values[for_column])
-
-
 def _exact_squared_distances(X, reference, rows, cols):
     """Float64 squared distances of the pairs ``(X[rows], reference[cols])``, in chunks.
 
@@ -702,7 +969,7 @@ def _exact_squared_distances(X, reference, rows, cols):
     all cores in threads.
     """
     squared = np.empty(rows.size, dtype=np.float64)
-    step = max(1, _REFINE_BUFFER_ENTRIES // max(1, X.shape[1]))
+    step = max(1, REFINE_BUFFER_ENTRIES // max(1, X.shape[1]))
 
     def refine(start):
         chunk = slice(start, start + step)
@@ -714,121 +981,3 @@ def _exact_squared_distances(X, reference, rows, cols):
     with ThreadPoolExecutor(max_workers=max(1, min(os.cpu_count() or 1, len(starts)))) as pool:
         list(pool.map(refine, starts))
     return squared
-
-
-def _select_nearest(rows, cols, values, n_rows, k, *, squared=False):
-    """Per row, the ``k`` entries with the smallest value (ties: lower column)."""
-    order = np.lexsort((cols, values, rows))
-    rows, cols, values = rows[order], cols[order], values[order]
-    starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
-    counts = np.diff(np.r_[starts, rows.size])
-    if starts.size != n_rows or counts.min() < k:
-        raise RuntimeError("neighbour search lost candidates; please report this as a bug")
-    take = (starts[:, None] + np.arange(k)).ravel()
-    distances = values[take].reshape(n_rows, k)
-    if squared:
-        distances = np.sqrt(distances)
-    return distances, cols[take].reshape(n_rows, k).astype(np.int64)
-
-
-class DuplicatePointsWarning(UserWarning):
-    """Warning raised when exact duplicate rows are collapsed before estimation."""
-
-
-def distinct_neighbor_distances(X, ranks, *, metric="euclidean", device="cpu"):
-    """Distances to the neighbours of ``ranks`` among the distinct points of ``X``.
-
-    Exact duplicates have a first-neighbour distance of exactly zero, so the
-    search runs once on all rows; only when it finds zeros are the duplicates
-    collapsed (first occurrence kept, see :func:`collapse_duplicates`) and
-    the search repeated on the distinct rows.
-
-    Parameters
-    ----------
-    X : ndarray of shape (n_samples, n_features) or (n_samples, n_samples)
-        Data, or a square distance matrix when ``metric="precomputed"``.
-    ranks : sequence of int
-        Neighbour ranks, from 1.
-    metric : {"euclidean", "precomputed"}
-    device : str
-
-    Returns
-    -------
-    distances : ndarray of shape (n_distinct, len(ranks))
-    distinct : ndarray of shape (n_distinct,)
-        Row indices of ``X`` kept, in increasing order.
-    """
-    ranks = np.asarray(ranks, dtype=np.int64)
-    n_samples, n_neighbors = X.shape[0], int(ranks.max())
-    if metric != "precomputed" and n_neighbors < n_samples:
-        # Rank 1 tells duplicates apart.
-        searched = np.union1d([1], ranks)
-        distances = neighbor_distances_at(X, searched, device=device)
-        if distances[:, 0].min() > 0:
-            return distances[:, np.searchsorted(searched, ranks)], np.arange(n_samples)
-    distinct = collapse_duplicates(X, n_neighbors, metric=metric)
-    if metric == "precomputed":
-        square = X if distinct.size == n_samples else X[np.ix_(distinct, distinct)]
-        return kneighbors_precomputed(square, n_neighbors)[0][:, ranks - 1], distinct
-    return neighbor_distances_at(X[distinct], ranks, device=device), distinct
-
-
-def collapse_duplicates(X, n_neighbors, *, metric="euclidean"):
-    """Rows of ``X`` that remain once exact duplicates are collapsed (first occurrence kept).
-
-    Warns with a :class:`DuplicatePointsWarning` that gives their number, and
-    raises when fewer than ``n_neighbors + 1`` distinct points remain.
-
-    Parameters
-    ----------
-    X : ndarray of shape (n_samples, n_features) or (n_samples, n_samples)
-        Data, or a square distance matrix when ``metric="precomputed"``.
-    n_neighbors : int
-    metric : {"euclidean", "precomputed"}, default="euclidean"
-
-    Returns
-    -------
-    distinct : ndarray of shape (n_distinct,)
-        Row indices of ``X`` kept, in increasing order.
-    """
-    n_samples = X.shape[0]
-    if metric == "precomputed":
-        distinct = np.flatnonzero(~np.triu(X == 0, 1).any(axis=0))
-    else:
-        distinct = _first_occurrences(X)
-    n_distinct = distinct.size
-    if n_distinct < n_samples:
-        warnings.warn(
-            f"{n_samples - n_distinct} exact duplicate rows were collapsed: the "
-            f"estimate uses the {n_distinct} distinct points.",
-            DuplicatePointsWarning,
-            stacklevel=4,
-        )
-    if n_distinct == 1:
-        raise ValueError(
-            f"All {n_samples} points are identical: their intrinsic dimension is "
-            "undefined. Check the input data."
-        )
-    if n_distinct <= n_neighbors:
-        raise ValueError(
-            f"Only {n_distinct} distinct points were found, but at least "
-            f"{n_neighbors + 1} are needed to find {n_neighbors} neighbours of each; "
-            "provide more distinct points."
-        )
-    return distinct
-
-
-def _first_occurrences(X):
-    """Indices of the first occurrence of each distinct row (``-0.0 == 0.0``)."""
-    seen = set()
-    keep = []
-    step = max(1, _REFINE_BUFFER_ENTRIES // max(1, X.shape[1]))
-    for start in range(0, X.shape[0], step):
-        # Adding 0.0 maps -0.0 to 0.0, so rows equal in value hash alike.
-        chunk = np.asarray(X[start : start + step], dtype=np.float64) + 0.0
-        for offset, row in enumerate(chunk):
-            key = row.tobytes()
-            if key not in seen:
-                seen.add(key)
-                keep.append(start + offset)
-    return np.asarray(keep, dtype=np.int64)

@@ -1,4 +1,4 @@
-"""The exact neighbour search of :mod:`sklearn_id._neighbors` on a torch device (CUDA).
+"""The exact neighbour search of :mod:`sklearn_id._neighbors` on a torch device (CUDA), called only from there.
 
 On a GPU, whole rows are cheap: each block of query rows is compared with
 every reference row in one float32 product, the ``k`` best upper bounds give
@@ -9,12 +9,12 @@ exact in the same sense.
 
 import numpy as np
 
-from sklearn_id._neighbors import (
-    _REFINE_BUFFER_ENTRIES,
-    _select_nearest,
+from sklearn_id._bounds import (
+    REFINE_BUFFER_ENTRIES,
     candidate_threshold,
     centred_float32,
     rounding_bound_factor,
+    select_nearest,
     subnormal_floor,
 )
 
@@ -51,7 +51,7 @@ def kneighbors_torch(X, n_neighbors, *, Y=None, device="cuda", block_size=2048):
     exact_query = torch.from_numpy(np.asarray(X, dtype=np.float64)).to(device)
     exact_ref = exact_query if symmetric else torch.from_numpy(np.asarray(reference, dtype=np.float64)).to(device)
 
-    refine_step = max(1, _REFINE_BUFFER_ENTRIES // max(1, X.shape[1]))
+    refine_step = max(1, REFINE_BUFFER_ENTRIES // max(1, X.shape[1]))
     rows_out, cols_out, squared_out = [], [], []
     with _highest_float32_precision(torch):
         for start in range(0, query.shape[0], block_size):
@@ -77,7 +77,7 @@ def kneighbors_torch(X, n_neighbors, *, Y=None, device="cuda", block_size=2048):
     rows = torch.cat(rows_out).numpy()
     cols = torch.cat(cols_out).numpy()
     squared = torch.cat(squared_out).numpy()
-    return _select_nearest(rows, cols, squared, X.shape[0], n_neighbors, squared=True)
+    return select_nearest(rows, cols, squared, X.shape[0], n_neighbors, squared=True)
 
 
 class _highest_float32_precision:

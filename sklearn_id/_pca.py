@@ -8,7 +8,7 @@ from sklearn.decomposition import PCA
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-__all__ = ["PCADimension"]
+__all__ = ["PCADimension", "StandardisedSpectrum"]
 
 _RATIO_TOLERANCE = 1e-10
 
@@ -99,10 +99,36 @@ class PCADimension(TransformerMixin, BaseEstimator):
             )
         pca = PCA().fit(X)
         self.explained_variance_ratio_ = pca.explained_variance_ratio_
-        self.dimension_ = _components_reaching(pca.explained_variance_ratio_, self.threshold)
+        self.dimension_ = self.dimension_from_spectrum(pca.explained_variance_ratio_)
         self.components_ = pca.components_[: self.dimension_]
         self.mean_ = pca.mean_
         return self
+
+    def dimension_from_spectrum(self, explained_variance_ratio):
+        """The count of leading components whose cumulative ratio reaches ``threshold``.
+
+        The seam that :class:`~sklearn_id.DepthProfile` uses for a layer read
+        in pieces, whose spectrum comes from an accumulated Gram matrix
+        (:class:`StandardisedSpectrum`) rather than from ``fit``. The
+        estimator is not fitted by it.
+
+        Parameters
+        ----------
+        explained_variance_ratio : array-like of shape (n_components,)
+            The spectrum's ratios, largest first, summing to 1.
+
+        Returns
+        -------
+        dimension : int
+
+        Examples
+        --------
+        >>> from sklearn_id import PCADimension
+        >>> PCADimension(threshold=0.9).dimension_from_spectrum([0.6, 0.25, 0.1, 0.05])
+        3
+        """
+        self._validate_params()
+        return _components_reaching(np.asarray(explained_variance_ratio, dtype=np.float64), self.threshold)
 
     def transform(self, X):
         """Project ``X`` on the ``dimension_`` leading principal axes.
@@ -147,3 +173,37 @@ class PCADimension(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         return np.asarray([f"pcadimension{i}" for i in range(self.dimension_)], dtype=object)
+
+
+class StandardisedSpectrum:
+    """PCA spectrum of standardised features that arrive in slices.
+
+    The seed paper's PCA-ID standardises the features before PCA. The
+    spectrum of the standardised data is that of their Gram matrix, a sum
+    over features, so each slice adds its share in float64 and the features
+    never need to be held whole. Memory: one ``n_samples`` squared float64
+    matrix.
+
+    Parameters
+    ----------
+    n_samples : int
+    """
+
+    def __init__(self, n_samples):
+        self.gram = np.zeros((n_samples, n_samples))
+
+    def add(self, piece, chunk=1024):
+        """Add the share of a (n_samples, n_piece_features) slice."""
+        for start in range(0, piece.shape[1], chunk):
+            centred = piece[:, start : start + chunk].astype(np.float64)
+            centred -= centred.mean(axis=0)
+            # StandardScaler's convention: unit variance (ddof=0), constant features unscaled.
+            std = centred.std(axis=0)
+            std[std == 0] = 1.0
+            standardised = centred / std
+            self.gram += standardised @ standardised.T
+
+    def explained_variance_ratio(self):
+        """The ratios, largest first, from the Gram matrix's eigenvalues."""
+        eigenvalues = np.clip(np.linalg.eigvalsh(self.gram)[::-1], 0.0, None)
+        return eigenvalues / eigenvalues.sum()

@@ -1,56 +1,47 @@
 """DepthProfile: the intrinsic dimension of a network's representations, layer by layer."""
 
+from dataclasses import dataclass
 from numbers import Integral, Real
 
 import numpy as np
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, _fit_context, clone
 from sklearn.model_selection import cross_val_score
-from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from sklearn_id._activations import (
-    check_layers,
-    example_batch,
-    extract_activations,
-    list_layers,
-    n_samples_of,
-    resolve_module,
-)
+from sklearn_id._activations import ActivationReader, check_layers, example_batch, n_samples_of
+from sklearn_id._base import dimensions_with_resamples, fitted_dimension, has_neighbor_seam
+from sklearn_id._device import DEVICE_CONSTRAINT
 from sklearn_id._layers import SplitLayer, auto_checkpoints, minimum_samples, plan_passes
-from sklearn_id._neighbors import (
-    _exact_squared_distances,
-    kneighbors,
-    kneighbors_precomputed,
-    resolve_device,
-)
-from sklearn_id._pca import PCADimension, _components_reaching
+from sklearn_id._pca import PCADimension
 from sklearn_id._twonn import TwoNNDimension
 
-__all__ = ["DepthProfile"]
+__all__ = ["DepthProfile", "paper_pca_estimator"]
 
-# Neighbours kept per point so that a random subsample still finds its own
-# first two among them (with subsample=0.9, all but about 1e-6 of the points).
-_RESAMPLE_NEIGHBORS = 8
+_PAPER_PCA_THRESHOLD = 0.9
 
 
-def paper_pca_estimator(threshold=0.9):
+def paper_pca_estimator(threshold=_PAPER_PCA_THRESHOLD):
     """The seed paper's PCA-ID: features standardised, then components reaching ``threshold``."""
     return make_pipeline(StandardScaler(), PCADimension(threshold=threshold))
 
 
-def fitted_dimension(estimator):
-    """``dimension_`` of a fitted estimator, or of the last step of a fitted Pipeline."""
-    final = estimator[-1] if isinstance(estimator, Pipeline) else estimator
-    if not hasattr(final, "dimension_"):
-        raise TypeError(
-            f"{type(final).__name__} sets no dimension_ attribute when fitted; pass an ID "
-            "estimator such as TwoNNDimension() (or a Pipeline that ends in one)."
-        )
-    return float(final.dimension_)
+@dataclass
+class _Plan:
+    """What a fit will do, settled before any forward pass over the data."""
+
+    layers: list
+    widths: dict
+    relative_depth: dict
+    last_hidden: str
+    passes: list
+    subsets: list
+    id_estimator: object
+    probe: object
 
 
 class DepthProfile(BaseEstimator):
@@ -151,7 +142,7 @@ class DepthProfile(BaseEstimator):
         "subsample": [Interval(Real, 0, 1, closed="neither")],
         "memory_budget": [Interval(Integral, 1, None, closed="left"), None],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "device": [str],
+        "device": [DEVICE_CONSTRAINT],
         "n_jobs": [Integral, None],
         "random_state": ["random_state"],
         "progress": ["boolean"],
@@ -207,10 +198,30 @@ class DepthProfile(BaseEstimator):
         -------
         self : DepthProfile
         """
-        import pandas as pd
         from tqdm.auto import tqdm
 
-        module, _ = resolve_module(self.model)
+        reader = ActivationReader(self.model, device=self.device, batch_size=self.batch_size, progress=self.progress)
+        plan = self._plan(reader, X, y)
+        rows = {}
+        with tqdm(total=len(plan.layers), disable=not self.progress, desc="layers", unit="layer") as bar:
+            for ready in self._read_passes(reader, plan, X):
+                tasks = (
+                    delayed(_estimate_layer)(
+                        data, plan.id_estimator, self.pca_estimator, plan.subsets, plan.probe, y, self.probe_cv
+                    )
+                    for _, data in ready
+                )
+                for (layer, _), row in zip(ready, Parallel(n_jobs=self.n_jobs)(tasks)):
+                    rows[layer] = row
+                    bar.update()
+        self.profile_ = _table(plan, rows)
+        self.layers_ = plan.layers
+        self.n_samples_ = n_samples_of(X)
+        self.last_hidden_id_ = rows[plan.last_hidden]["id"] if plan.last_hidden else float("nan")
+        return self
+
+    def _plan(self, reader, X, y):
+        """Settle the layers, passes, subsamples and estimators; raise every configuration error."""
         n_samples = n_samples_of(X)
         if self.n_resamples and n_samples < minimum_samples(self.subsample):
             raise ValueError(
@@ -218,73 +229,72 @@ class DepthProfile(BaseEstimator):
                 f"{self.subsample}: at least {minimum_samples(self.subsample)} are needed. "
                 "Provide more samples, raise subsample, or set n_resamples=0."
             )
-        table = list_layers(self.model, example_batch(X))
-        layers = auto_checkpoints(module, table) if self.layers == "auto" else list(self.layers)
-        check_layers(module, layers)
+        id_estimator = TwoNNDimension() if self.id_estimator is None else self.id_estimator
+        seam = has_neighbor_seam(id_estimator)
+        if hasattr(id_estimator, "get_params") and id_estimator.get_params().get("metric") == "precomputed":
+            raise ValueError(
+                "DepthProfile computes each layer's distances itself: pass an id_estimator "
+                "with metric='euclidean'."
+            )
+        table = reader.list_layers(example_batch(X))
+        layers = auto_checkpoints(reader.module, table) if self.layers == "auto" else list(self.layers)
+        check_layers(reader.module, layers)
         ran = table.set_index("layer")
         never_ran = [layer for layer in layers if layer not in ran.index]
         if never_ran:
             raise ValueError(f"Layer(s) {never_ran} did not run in the forward pass; profile layers the model calls.")
         widths = {layer: int(ran.loc[layer, "n_features"]) for layer in layers}
+        passes = plan_passes(widths, n_samples, self.memory_budget)
+        split = sorted({layer for pieces in passes for layer, part in pieces.items() if part != slice(0, widths[layer])})
+        with_probe = self.probe is not None and y is not None
+        if split:
+            needs = []
+            if with_probe:
+                needs.append("the probe needs every layer's activations at once")
+            if self.pca_estimator not in ("auto", None):
+                needs.append("only the default PCA-ID (pca_estimator='auto') can be read in pieces")
+            if not seam and "metric" not in getattr(id_estimator, "get_params", dict)():
+                needs.append(f"{type(id_estimator).__name__} cannot take the precomputed distances of a split layer")
+            if needs:
+                raise ValueError(
+                    f"Layer(s) {split} exceed memory_budget and would be read in pieces, but "
+                    f"{'; '.join(needs)}. Raise memory_budget, or set pca_estimator=None."
+                )
+        position = {layer: i for i, layer in enumerate(table["layer"])}
+        output_position = position[_output_layer(reader.module, table)]
+        hidden = [layer for layer in layers if position[layer] < output_position]
         rng = check_random_state(self.random_state)
         size = int(round(self.subsample * n_samples))
-        subsets = [np.sort(rng.choice(n_samples, size, replace=False)) for _ in range(self.n_resamples)]
-        id_estimator = TwoNNDimension() if self.id_estimator is None else self.id_estimator
-        pca_estimator = paper_pca_estimator() if self.pca_estimator == "auto" else self.pca_estimator
-        with_probe = self.probe is not None and y is not None
+        return _Plan(
+            layers=layers,
+            widths=widths,
+            relative_depth={layer: position[layer] / (len(table) - 1) for layer in layers},
+            last_hidden=hidden[-1] if hidden else None,
+            passes=passes,
+            subsets=[np.sort(rng.choice(n_samples, size, replace=False)) for _ in range(self.n_resamples)],
+            id_estimator=id_estimator,
+            probe=self.probe if with_probe else None,
+        )
 
-        results = {}
+    def _read_passes(self, reader, plan, X):
+        """For each pass over the data, the layers it completes: ``(layer, activations or SplitLayer)``."""
         split = {}
-        bar = tqdm(total=len(layers), disable=not self.progress, desc="layers", unit="layer")
-        for pieces in plan_passes(widths, n_samples, self.memory_budget):
-            partial = {layer: part for layer, part in pieces.items() if part != slice(0, widths[layer])}
-            outputs, _ = extract_activations(
-                self.model, list(pieces), X, batch_size=self.batch_size, device=self.device,
-                progress=self.progress, feature_slices=partial,
-            )
+        for pieces in plan.passes:
+            partial = {layer: part for layer, part in pieces.items() if part != slice(0, plan.widths[layer])}
+            outputs = reader.read(list(pieces), X, feature_slices=partial)
             ready = []
             for layer in pieces:
-                if layer in partial:
-                    accumulator = split.setdefault(layer, SplitLayer(n_samples, widths[layer]))
-                    accumulator.add(outputs.pop(layer))
-                    if accumulator.complete:
-                        ready.append((layer, split.pop(layer)))
-                else:
-                    ready.append((layer, None))
-            if with_probe and partial:
-                raise ValueError(
-                    "The probe needs every layer's activations at once, but "
-                    f"{sorted(partial)} exceed memory_budget; raise memory_budget."
+                if layer not in partial:
+                    ready.append((layer, outputs.pop(layer)))
+                    continue
+                accumulator = split.setdefault(
+                    layer,
+                    SplitLayer(outputs[layer].shape[0], plan.widths[layer], spectrum=self.pca_estimator == "auto"),
                 )
-
-            def tasks():
-                for layer, accumulator in ready:
-                    data = accumulator if accumulator is not None else outputs.pop(layer)
-                    yield delayed(_profile_layer)(
-                        data, id_estimator, pca_estimator, subsets, self.probe if with_probe else None,
-                        y, self.probe_cv,
-                    )
-
-            for (layer, _), row in zip(ready, Parallel(n_jobs=self.n_jobs)(tasks())):
-                results[layer] = row
-                bar.update()
-        bar.close()
-
-        position = {layer: i for i, layer in enumerate(table["layer"])}
-        last_position = len(table) - 1
-        rows = [
-            {"layer": layer, "relative_depth": position[layer] / last_position, "n_features": widths[layer], **results[layer]}
-            for layer in layers
-        ]
-        self.profile_ = pd.DataFrame(rows)
-        if not with_probe:
-            self.profile_ = self.profile_.drop(columns="probe_score")
-        self.layers_ = layers
-        self.n_samples_ = n_samples
-        output_position = position[_output_layer(module, table)]
-        hidden = [row for row in rows if position[row["layer"]] < output_position]
-        self.last_hidden_id_ = hidden[-1]["id"] if hidden else float("nan")
-        return self
+                accumulator.add(outputs.pop(layer))
+                if accumulator.complete:
+                    ready.append((layer, split.pop(layer)))
+            yield ready
 
     def plot(self, ax=None):
         """ID (with its spread) and PCA-ID against relative depth.
@@ -311,107 +321,39 @@ def _output_layer(module, table):
     return leaves[-1] if leaves else table["layer"].iloc[-1]
 
 
-def _profile_layer(data, id_estimator, pca_estimator, subsets, probe, y, probe_cv):
+def _estimate_layer(data, id_estimator, pca_estimator, subsets, probe, y, probe_cv):
     """One row of the profile: ID on all samples, its spread, PCA-ID and probe accuracy."""
-    precomputed = isinstance(data, SplitLayer)
-    distances = data.distances() if precomputed else None
-    activations = None if precomputed else data
-    dimension, resampled = _layer_dimension(activations, distances, id_estimator, subsets)
+    if isinstance(data, SplitLayer):
+        points, metric = data.distances.distances(), "precomputed"
+    else:
+        points, metric = data, "euclidean"
+    dimension, resampled = dimensions_with_resamples(id_estimator, points, subsets, metric=metric)
     if pca_estimator is None:
         pca_id = float("nan")
-    elif precomputed:
-        if not _is_paper_pca(pca_estimator):
-            raise ValueError(
-                "A layer wider than memory_budget can only get the default PCA-ID "
-                "(pca_estimator='auto'); raise memory_budget or set pca_estimator=None."
-            )
-        threshold = pca_estimator[-1].threshold
-        pca_id = float(_components_reaching(data.explained_variance_ratio(), threshold))
+    elif isinstance(data, SplitLayer):
+        spectrum = data.spectrum.explained_variance_ratio()
+        pca_id = float(PCADimension(threshold=_PAPER_PCA_THRESHOLD).dimension_from_spectrum(spectrum))
     else:
-        pca_id = fitted_dimension(clone(pca_estimator).fit(activations))
-    probe_score = (
-        float(cross_val_score(clone(probe), activations, y, cv=probe_cv).mean())
-        if probe is not None
-        else float("nan")
-    )
+        recipe = paper_pca_estimator() if pca_estimator == "auto" else clone(pca_estimator)
+        pca_id = fitted_dimension(recipe.fit(data))
+    probe_score = float(cross_val_score(clone(probe), data, y, cv=probe_cv).mean()) if probe is not None else float("nan")
     spread = float(np.std(resampled, ddof=1)) if len(resampled) > 1 else float("nan")
     return {"id": dimension, "id_std": spread, "pca_id": pca_id, "probe_score": probe_score}
 
 
-def _is_paper_pca(estimator):
-    return (
-        isinstance(estimator, Pipeline)
-        and len(estimator) == 2
-        and isinstance(estimator[0], StandardScaler)
-        and isinstance(estimator[-1], PCADimension)
+def _table(plan, rows):
+    """The profile: one row per layer in forward order."""
+    import pandas as pd
+
+    table = pd.DataFrame(
+        [
+            {
+                "layer": layer,
+                "relative_depth": plan.relative_depth[layer],
+                "n_features": plan.widths[layer],
+                **rows[layer],
+            }
+            for layer in plan.layers
+        ]
     )
-
-
-def _layer_dimension(activations, distances, id_estimator, subsets):
-    """ID on all samples and on each subsample.
-
-    For ``TwoNNDimension`` the neighbour lists are computed once and each
-    subsample reads its points' first two neighbours within the subsample
-    from them; other estimators are refitted on each subsample.
-    """
-    if isinstance(id_estimator, TwoNNDimension) and id_estimator.metric == "euclidean":
-        n_neighbors = _RESAMPLE_NEIGHBORS if subsets else 2
-        if distances is not None:
-            n_samples = distances.shape[0]
-            neighbor_distances, indices = kneighbors_precomputed(distances, min(n_neighbors, n_samples - 1))
-        else:
-            n_samples = activations.shape[0]
-            device = resolve_device(id_estimator.device)
-            neighbor_distances, indices = kneighbors(activations, min(n_neighbors, n_samples - 1), device=device)
-        if neighbor_distances[:, 0].min() > 0:
-            estimator = clone(id_estimator)
-            full = estimator._dimension_from_ratios(neighbor_distances[:, 1] / neighbor_distances[:, 0])
-            resampled = [
-                estimator._dimension_from_ratios(
-                    _subsample_ratios(neighbor_distances, indices, subset, activations, distances)
-                )
-                for subset in subsets
-            ]
-            return full, resampled
-    # Duplicates, or another estimator: fit it on each set of points.
-    if distances is not None:
-        if "metric" not in id_estimator.get_params():
-            raise ValueError(
-                f"{type(id_estimator).__name__} cannot take precomputed distances, which a "
-                "layer wider than memory_budget needs; raise memory_budget."
-            )
-        estimator = clone(id_estimator).set_params(metric="precomputed")
-        full = fitted_dimension(estimator.fit(distances))
-        resampled = [fitted_dimension(clone(estimator).fit(distances[np.ix_(s, s)])) for s in subsets]
-        return full, resampled
-    full = fitted_dimension(clone(id_estimator).fit(activations))
-    resampled = [fitted_dimension(clone(id_estimator).fit(activations[s])) for s in subsets]
-    return full, resampled
-
-
-def _subsample_ratios(neighbor_distances, indices, subset, activations, distances):
-    """Ratios ``r2 / r1`` of the points of ``subset``, their neighbours taken within it."""
-    n_samples = neighbor_distances.shape[0]
-    member = np.zeros(n_samples, dtype=bool)
-    member[subset] = True
-    found = np.cumsum(member[indices[subset]], axis=1)
-    first = np.argmax(found >= 1, axis=1)
-    second = np.argmax(found >= 2, axis=1)
-    r1 = neighbor_distances[subset, first]
-    r2 = neighbor_distances[subset, second]
-    missing = np.flatnonzero(found[:, -1] < 2)
-    if missing.size:
-        # Rare: fewer than two of the point's nearest are in the subsample.
-        rows = subset[missing]
-        if distances is not None:
-            to_all = distances[rows].copy()
-        else:
-            n_rows = rows.size
-            pairs_rows = np.repeat(rows, n_samples)
-            pairs_cols = np.tile(np.arange(n_samples), n_rows)
-            to_all = np.sqrt(_exact_squared_distances(activations, activations, pairs_rows, pairs_cols)).reshape(n_rows, n_samples)
-        to_all[:, ~member] = np.inf
-        to_all[np.arange(rows.size), rows] = np.inf
-        nearest = np.sort(to_all, axis=1)[:, :2]
-        r1[missing], r2[missing] = nearest[:, 0], nearest[:, 1]
-    return r2 / r1
+    return table if plan.probe is not None else table.drop(columns="probe_score")

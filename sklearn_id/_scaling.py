@@ -8,17 +8,17 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, validate_params
+from sklearn.utils.validation import check_array
 
-from sklearn_id._gride import GRIDEDimension, _solve, _standard_deviation
+from sklearn_id._base import fitted_dimension, has_neighbor_seam
+from sklearn_id._device import resolve_device
 from sklearn_id._neighbors import (
-    collapse_duplicates,
+    check_distance_matrix,
+    distinct_nested_kneighbors,
+    distinct_neighbor_distances,
     group_edges,
-    kneighbors_precomputed,
-    nested_kneighbors,
-    resolve_device,
-    stack_groups,
+    restrict_points,
 )
-from sklearn_id._twonn import TwoNNDimension
 
 __all__ = ["id_scaling"]
 
@@ -40,21 +40,28 @@ def id_scaling(estimator, X, *, n_min=20, range_max=64, random_state=None):
     ID to trust is the plateau in between (Facco et al. 2017; Denti et al.
     2022).
 
-    - ``TwoNNDimension``: decimation. The points are split at random into
+    The curve follows the estimator's parameters:
+
+    - An estimator with ``n1`` and ``n2`` parameters (``GRIDEDimension``):
+      rank doubling on all points, ``(n1, n2) = (1, 2), (2, 4), ...`` up to
+      ``n2 = range_max``, from one neighbour search; the scale is the mean
+      ``n2``-th neighbour distance (the estimator's own ``n1`` and ``n2`` are
+      not used).
+    - Any other (``TwoNNDimension``, or your own estimator): decimation. The points are split at random into
       1, 2, 4, 8, ... disjoint subsets of near-equal size, down to ``n_min``
-      points each; each subset gets its own estimate (the estimator's
-      ``method`` and ``discard_fraction``). Fewer points reach farther
-      neighbours: the scale is the mean second-neighbour distance. One pass
-      over the pairs of points serves every subset size.
-    - ``GRIDEDimension``: rank doubling on all points, ``(n1, n2) = (1, 2),
-      (2, 4), ...`` up to ``n2 = range_max``, from one neighbour search; the
-      scale is the mean ``n2``-th neighbour distance (the estimator's own
-      ``n1`` and ``n2`` are not used).
+      points each; each subset gets its own estimate (with the estimator's
+      settings, such as ``method`` and ``discard_fraction``). Fewer points
+      reach farther neighbours: the scale is the mean distance to the
+      farthest neighbour the estimator reads (the second for TwoNN). For an
+      estimator with the neighbour seam (``dimension_from_neighbors``) one
+      pass over the pairs of points serves every subset size; any other is
+      refitted on each subset.
 
     Parameters
     ----------
-    estimator : TwoNNDimension or GRIDEDimension
-        Its ``metric``, ``device`` and TwoNN settings are used.
+    estimator : estimator
+        An ID estimator (sets ``dimension_`` when fitted); its ``metric``,
+        ``device`` and other settings are used.
     X : array-like of shape (n_samples, n_features)
         Data, or a square distance matrix with ``metric="precomputed"``.
     n_min : int, default=20
@@ -94,30 +101,43 @@ def id_scaling(estimator, X, *, n_min=20, range_max=64, random_state=None):
     >>> id_scaling(GRIDEDimension(), noisy, range_max=64)["n2"].tolist()
     [2, 4, 8, 16, 32, 64]
     """
-    if isinstance(estimator, TwoNNDimension):
-        return _decimation(estimator, X, n_min, check_random_state(random_state))
-    if isinstance(estimator, GRIDEDimension):
-        return _rank_doubling(estimator, X, range_max)
-    raise TypeError(
-        f"id_scaling takes a TwoNNDimension (decimation) or a GRIDEDimension (rank "
-        f"doubling), got {type(estimator).__name__}."
-    )
+    metric = getattr(estimator, "metric", "euclidean")
+    X = check_array(X, dtype=[np.float64, np.float32], ensure_min_samples=3)
+    if metric == "precomputed":
+        check_distance_matrix(X, f"id_scaling with {type(estimator).__name__}(metric='precomputed')")
+    if {"n1", "n2"} <= set(getattr(estimator, "get_params", dict)()):
+        return _rank_doubling(estimator, X, metric, range_max)
+    return _decimation(estimator, X, metric, n_min, check_random_state(random_state))
 
 
-def _decimation(estimator, X, n_min, random_state):
-    X = clone(estimator)._validate_input(X, reset=True)
+def _device(estimator, metric):
+    return "cpu" if metric == "precomputed" else resolve_device(getattr(estimator, "device", "cpu"))
+
+
+def _decimation(estimator, X, metric, n_min, random_state):
+    seam = has_neighbor_seam(estimator)
+    ranks = np.asarray(estimator.neighbor_ranks if seam else (1, 2), dtype=np.int64)
     order = random_state.permutation(X.shape[0])
-    X = X[np.ix_(order, order)] if estimator.metric == "precomputed" else X[order]
-    levels = _nested_neighbors(estimator, X, n_min)
+    X = X[np.ix_(order, order)] if metric == "precomputed" else X[order]
+    levels, distinct = distinct_nested_kneighbors(
+        X, int(ranks.max()), n_min, metric=metric, device=_device(estimator, metric)
+    )
+    points = restrict_points(X, distinct, metric=metric)
     rows = []
     for level, (distances, _) in enumerate(levels):
         edges = group_edges(distances.shape[0], level)
-        mu = distances[:, 1] / distances[:, 0]
-        ids = [estimator._dimension_from_ratios(mu[a:b]) for a, b in zip(edges[:-1], edges[1:])]
+        groups = list(zip(edges[:-1].tolist(), edges[1:].tolist()))
+        if seam:
+            ids = [estimator.dimension_from_neighbors(distances[a:b][:, ranks - 1]) for a, b in groups]
+        else:
+            ids = [
+                fitted_dimension(clone(estimator, safe=False).fit(restrict_points(points, np.arange(a, b), metric=metric)))
+                for a, b in groups
+            ]
         rows.append(
             {
                 "n_samples": int(np.diff(edges).min()),
-                "scale": float(distances[:, 1].mean()),
+                "scale": float(distances[:, ranks.max() - 1].mean()),
                 "id": float(np.mean(ids)),
                 "id_std": float(np.std(ids, ddof=1)) if len(ids) > 1 else float("nan"),
                 "n_subsets": 2**level,
@@ -126,51 +146,24 @@ def _decimation(estimator, X, n_min, random_state):
     return pd.DataFrame(rows)
 
 
-def _nested_neighbors(estimator, X, n_min):
-    """First two neighbours within every subset of the decimation, duplicates collapsed."""
-    if estimator.metric == "precomputed":
-        distinct = collapse_duplicates(X, 2, metric="precomputed")
-        X = X[np.ix_(distinct, distinct)]
-        return [
-            stack_groups(lambda a, b: kneighbors_precomputed(X[a:b, a:b], 2), group_edges(X.shape[0], level))
-            for level in range(_n_levels(X.shape[0], n_min))
-        ]
-    device = resolve_device(estimator.device)
-    levels = nested_kneighbors(X, 2, _n_levels(X.shape[0], n_min), device=device)
-    if levels[0][0][:, 0].min() > 0:
-        return levels
-    X = X[collapse_duplicates(X, 2)]
-    return nested_kneighbors(X, 2, _n_levels(X.shape[0], n_min), device=device)
-
-
-def _n_levels(n_points, n_min):
-    """Levels of halving whose subsets all keep at least ``n_min`` of ``n_points`` points."""
-    if n_min > n_points // 2:
-        raise ValueError(
-            f"Decimation with n_min={n_min} needs at least {2 * n_min} distinct points "
-            f"to split them once, got {n_points}; lower n_min or provide more points."
+def _rank_doubling(estimator, X, metric, range_max):
+    if not has_neighbor_seam(estimator):
+        raise TypeError(
+            f"Rank doubling estimates from one neighbour search, so it needs an estimator with "
+            f"dimension_from_neighbors; {type(estimator).__name__} has none."
         )
-    n_levels = 1 + int(math.log2(n_points / n_min))
-    while np.diff(group_edges(n_points, n_levels - 1)).min() < n_min:
-        n_levels -= 1
-    return n_levels
-
-
-def _rank_doubling(estimator, X, range_max):
-    fitted = clone(estimator)
-    n_points = fitted._validate_input(X, reset=True).shape[0]
-    ranks = 2 ** np.arange(int(math.log2(min(range_max, n_points - 1))) + 1)
-    distances = fitted._fit_neighbors(X, ranks)
+    ranks = 2 ** np.arange(int(math.log2(min(range_max, X.shape[0] - 1))) + 1)
+    distances, _ = distinct_neighbor_distances(X, ranks, metric=metric, device=_device(estimator, metric))
     rows = []
     for step, (n1, n2) in enumerate(zip(ranks[:-1].tolist(), ranks[1:].tolist())):
-        log_mu = np.log(distances[:, step + 1] / distances[:, step])
-        dimension = float(_solve(log_mu, n1, n2))
+        at_ranks = clone(estimator).set_params(n1=n1, n2=n2)
+        dimension, std = at_ranks.dimension_from_neighbors(distances[:, step : step + 2], return_std=True)
         rows.append(
             {
                 "n_samples": distances.shape[0],
                 "scale": float(distances[:, step + 1].mean()),
-                "id": dimension,
-                "id_std": _standard_deviation(dimension, log_mu, n1, n2),
+                "id": float(dimension),
+                "id_std": float(std),
                 "n1": n1,
                 "n2": n2,
             }

@@ -2,11 +2,17 @@
 
 from dataclasses import dataclass
 
+from numbers import Integral
+
 from scipy import stats
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
+from sklearn.utils._param_validation import HasMethods, Interval, validate_params
 
-from sklearn_id._activations import extract_activations
+from sklearn_id._activations import ActivationReader
+from sklearn_id._base import fitted_dimension
+from sklearn_id._device import DEVICE_CONSTRAINT
+from sklearn_id._twonn import TwoNNDimension
 
 __all__ = ["IDAccuracyCorrelation", "id_accuracy_correlation", "make_id_scorer"]
 
@@ -59,6 +65,16 @@ def id_accuracy_correlation(ids, accuracies, *, confidence=0.95):
     )
 
 
+@validate_params(
+    {
+        "layer": [str],
+        "id_estimator": [HasMethods(["fit"]), None],
+        "greater_is_better": ["boolean"],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "device": [DEVICE_CONSTRAINT],
+    },
+    prefer_skip_nested_validation=True,
+)
 def make_id_scorer(layer, *, id_estimator=None, greater_is_better=False, batch_size=128, device="auto"):
     """A scorer that measures the ID of a fitted network's representation at ``layer``.
 
@@ -95,17 +111,27 @@ def make_id_scorer(layer, *, id_estimator=None, greater_is_better=False, batch_s
     >>> bool(-4 < scorer(model, X) < -2)
     True
     """
-    from sklearn_id._profile import fitted_dimension
-    from sklearn_id._twonn import TwoNNDimension
+    return _IDScorer(layer, id_estimator, -1.0 if not greater_is_better else 1.0, batch_size, device)
 
-    sign = 1.0 if greater_is_better else -1.0
 
-    def id_scorer(estimator, X, y=None):
+class _IDScorer:
+    """The scorer :func:`make_id_scorer` returns: a picklable callable, so a fitted search that used it can be saved."""
+
+    def __init__(self, layer, id_estimator, sign, batch_size, device):
+        self.layer = layer
+        self.id_estimator = id_estimator
+        self.sign = sign
+        self.batch_size = batch_size
+        self.device = device
+
+    def __call__(self, estimator, X, y=None):
         if isinstance(estimator, Pipeline):
             X = estimator[:-1].transform(X)
             estimator = estimator[-1]
-        activations = extract_activations(estimator, [layer], X, batch_size=batch_size, device=device)[0][layer]
-        base = TwoNNDimension() if id_estimator is None else id_estimator
-        return sign * fitted_dimension(clone(base).fit(activations))
+        reader = ActivationReader(estimator, device=self.device, batch_size=self.batch_size)
+        activations = reader.read([self.layer], X)[self.layer]
+        base = TwoNNDimension() if self.id_estimator is None else self.id_estimator
+        return self.sign * fitted_dimension(clone(base, safe=False).fit(activations))
 
-    return id_scorer
+    def __repr__(self):
+        return f"make_id_scorer({self.layer!r}, greater_is_better={self.sign > 0})"

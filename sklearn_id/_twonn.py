@@ -8,6 +8,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from sklearn_id._base import NeighborRatioMixin
+from sklearn_id._device import DEVICE_CONSTRAINT
 
 __all__ = [
     "TwoNNDimension",
@@ -200,9 +201,9 @@ class TwoNNDimension(NeighborRatioMixin, TransformerMixin, BaseEstimator):
     n_neighbors : int, default=20
         Fitted points around each sample that ``transform`` pools into a
         local estimate (at most the number of distinct fitted points).
-    device : str, default="auto"
-        Where distances are computed: ``"cpu"``, ``"cuda"``, or ``"auto"``
-        (CUDA when present).
+    device : str or torch.device, default="auto"
+        Where distances are computed: ``"cpu"``, ``"cuda"``, ``"cuda:N"``, a
+        ``torch.device``, or ``"auto"`` (CUDA when present).
 
     Attributes
     ----------
@@ -247,7 +248,7 @@ class TwoNNDimension(NeighborRatioMixin, TransformerMixin, BaseEstimator):
         "method": [StrOptions({"linear", "mle"})],
         "metric": [StrOptions({"euclidean", "precomputed"})],
         "n_neighbors": [Interval(Integral, 2, None, closed="left")],
-        "device": [str],
+        "device": [DEVICE_CONSTRAINT],
     }
 
     def __init__(
@@ -281,23 +282,32 @@ class TwoNNDimension(NeighborRatioMixin, TransformerMixin, BaseEstimator):
         self : TwoNNDimension
             The fitted estimator.
         """
+        distances = self._fit_neighbors(X)
+        self.mu_ = distances[:, 1] / distances[:, 0]
+        self.dimension_ = self._dimension_from_ratios(self.mu_)
+        self.dimension_ci_ = twonn_interval(self.mu_, self.discard_fraction)
+        return self
+
+    def _ranks(self):
+        """First and second neighbours; the settings are checked together first."""
         if self.method == "linear" and self.discard_fraction == 0:
             raise ValueError(
                 "method='linear' needs discard_fraction > 0: with nothing discarded "
                 "the largest ratio has -log(1 - F) = inf. Use method='mle' to keep "
                 "every ratio."
             )
-        distances = self._fit_neighbors(X, [1, 2])
-        self.mu_ = distances[:, 1] / distances[:, 0]
-        self.dimension_ = self._dimension_from_ratios(self.mu_)
-        self.dimension_ci_ = twonn_interval(self.mu_, self.discard_fraction)
-        return self
+        return (1, 2)
 
     def _dimension_from_ratios(self, mu):
-        """The estimate of ``method`` from ratios ``r2 / r1`` (also used on resamples)."""
+        """The estimate of ``method`` from ratios ``r2 / r1``."""
         if self.method == "linear":
             return twonn_linear_fit(mu, self.discard_fraction)
         return twonn_mle(mu, self.discard_fraction)
+
+    def _std_from_ratios(self, mu, dimension):
+        """``d / sqrt(n - 2)``: the spread of the maximum likelihood ``(n - 1) / T``, ``T ~ Gamma(n, d)``."""
+        n_kept = int(mu.size * (1 - self.discard_fraction))
+        return float(dimension / np.sqrt(max(n_kept - 2, 1)))
 
     def _local_dimension(self, log_mu):
         """Unbiased TwoNN maximum likelihood ``(k - 1) / sum(log mu)`` of each row (see ``transform``)."""

@@ -12,8 +12,8 @@ from torchvision import models
 
 from sklearn_id import DepthProfile, GRIDEDimension, LayerActivationTransformer, TwoNNDimension, list_layers
 from sklearn_id._layers import SplitLayer, auto_checkpoints, plan_passes
-from sklearn_id._neighbors import kneighbors
-from sklearn_id._profile import _subsample_ratios, paper_pca_estimator
+from sklearn_id._neighbors import kneighbors, subsample_neighbor_distances
+from sklearn_id._profile import paper_pca_estimator
 
 
 @pytest.fixture(scope="module")
@@ -69,13 +69,19 @@ def test_pca_id_follows_the_paper_recipe(mlp, inputs, fitted):
     assert fitted.profile_.set_index("layer").loc["2", "pca_id"] == expected
 
 
-def test_resamples_reuse_neighbours_exactly(inputs, rng):
-    # Reading a subsample's first two neighbours off the full lists equals refitting on it.
+@pytest.mark.parametrize("metric", ["euclidean", "precomputed"])
+def test_resamples_reuse_neighbours_exactly(inputs, rng, metric):
+    # Reading a subsample's neighbours off the full lists equals a search on it,
+    # also for the points that need the exact fallback (fraction 0.1).
+    points = cdist(inputs, inputs) if metric == "precomputed" else inputs
     distances, indices = kneighbors(inputs, 8)
     for fraction in (0.9, 0.5, 0.1):
         subset = np.sort(rng.choice(len(inputs), int(fraction * len(inputs)), replace=False))
-        mu = _subsample_ratios(distances, indices, subset, inputs, None)
-        np.testing.assert_allclose(mu, TwoNNDimension().fit(inputs[subset]).mu_, rtol=1e-12)
+        found = subsample_neighbor_distances(distances, indices, subset, [1, 2], X=points, metric=metric)
+        np.testing.assert_allclose(found[:, 1] / found[:, 0], TwoNNDimension().fit(inputs[subset]).mu_, rtol=1e-12)
+        at_ranks = subsample_neighbor_distances(distances, indices, subset, [3, 6], X=points, metric=metric)
+        expected = np.sort(cdist(inputs[subset], inputs[subset]), axis=1)[:, [3, 6]]
+        np.testing.assert_allclose(at_ranks, expected, rtol=1e-12)
 
 
 def test_spread_equals_refitting_on_the_same_subsamples(mlp, inputs):
@@ -111,11 +117,12 @@ def test_split_layer_accumulates_exact_distances_and_spectrum(inputs):
     activations = np.tanh(inputs @ np.random.default_rng(1).normal(size=(6, 40))).astype(np.float32) + 100
     split = SplitLayer(len(activations), 40)
     for piece in (slice(0, 15), slice(15, 16), slice(16, 40)):
+        assert not split.complete
         split.add(activations[:, piece])
     assert split.complete
-    np.testing.assert_allclose(split.distances(), cdist(activations, activations), rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(split.distances.distances(), cdist(activations, activations), rtol=1e-7, atol=1e-9)
     expected = paper_pca_estimator().fit(activations)[-1].explained_variance_ratio_
-    np.testing.assert_allclose(split.explained_variance_ratio()[: expected.size], expected, atol=1e-7)
+    np.testing.assert_allclose(split.spectrum.explained_variance_ratio()[: expected.size], expected, atol=1e-7)
 
 
 def test_plan_passes_cuts_features_end_to_end():

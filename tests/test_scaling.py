@@ -101,6 +101,14 @@ def test_bad_arguments_are_explained(curved_data, kwargs, error, match):
         id_scaling(estimator, curved_data, **kwargs)
 
 
-def test_other_estimators_are_refused(curved_data):
-    with pytest.raises(TypeError, match="TwoNNDimension .decimation. or a GRIDEDimension"):
-        id_scaling(PCADimension(), curved_data)
+def test_an_estimator_without_the_neighbour_seam_is_refitted_on_each_subset(curved_data):
+    curve = id_scaling(PCADimension(threshold=0.5), curved_data, n_min=300, random_state=0)
+    shuffled = curved_data[check_random_state(0).permutation(len(curved_data))]
+    assert curve["n_subsets"].tolist() == [1, 2, 4]
+    for level, row in curve.iterrows():
+        edges = group_edges(len(shuffled), level)
+        ids = [PCADimension(threshold=0.5).fit(shuffled[a:b]).dimension_ for a, b in zip(edges[:-1], edges[1:])]
+        assert row["id"] == pytest.approx(np.mean(ids), rel=1e-12)
+    # The scale is the data's, whatever the estimator.
+    twonn = id_scaling(TwoNNDimension(), curved_data, n_min=300, random_state=0)
+    np.testing.assert_allclose(curve["scale"], twonn["scale"], rtol=1e-12)

@@ -1,0 +1,121 @@
+"""The float32 screening's rounding bounds and the final selection, shared by the numpy and torch searches.
+
+Both searches approximate squared distances by one float32 product of centred,
+rescaled rows, bound the rounding error of each entry, keep the entries that
+may still be among a row's nearest, and select the nearest among their exact
+float64 values. This module holds the pieces of that argument that do not
+depend on where the product runs.
+"""
+
+import numpy as np
+
+__all__ = [
+    "REFINE_BUFFER_ENTRIES",
+    "UNIT_ROUNDOFF_32",
+    "candidate_threshold",
+    "centred_float32",
+    "rounding_bound_factor",
+    "select_nearest",
+    "subnormal_floor",
+]
+
+UNIT_ROUNDOFF_32 = 2.0**-24
+_TINY_32 = float(np.finfo(np.float32).tiny)
+# Entries per refinement chunk: 4 MB buffers stay on the heap, so no page faults per chunk.
+REFINE_BUFFER_ENTRIES = 1 << 19
+
+def rounding_bound_factor(n_features):
+    """Relative error bound of one augmented float32 dot product of length ``n_features + 2``.
+
+    The approximate squared distance ``a_ij`` of centred, float32-rounded rows
+    ``c_i``, ``c_j`` satisfies ``|a_ij - d_ij| <= gamma * (|c_i|^2 + |c_j|^2)``
+    with ``gamma`` returned here: the accumulation error of the dot product
+    (``(n_features + 2) u`` on terms whose absolute sum is at most
+    ``2 (|c_i|^2 + |c_j|^2)``), plus the rounding of the inputs and of the norms
+    to float32 (``5 u``), with a margin for second-order terms.
+
+    Parameters
+    ----------
+    n_features : int
+
+    Returns
+    -------
+    gamma : float
+    """
+    return (2.0 * (n_features + 2) + 8.0) * UNIT_ROUNDOFF_32 * 1.01
+
+
+def subnormal_floor(n_features):
+    """Absolute error floor: subnormal float32 products lose relative precision."""
+    return 4.0 * (n_features + 2) * _TINY_32
+
+
+def candidate_threshold(kth, norms, gamma, floor, margin):
+    """Largest approximate squared distance that may still hide one of the ``k`` nearest.
+
+    A column ``j`` within the ``k``-th distance of row ``i`` satisfies
+    ``|c_j| <= |c_i| + sqrt(kth)``, which bounds its rounding error by
+    ``gamma * (n_i + (sqrt(n_i) + sqrt(kth))^2)``. ``margin`` covers the
+    rounding of the comparison itself. Works on numpy arrays and torch tensors.
+    """
+    slack = gamma * (norms + (norms**0.5 + kth**0.5) ** 2) + floor
+    return (kth + slack) * margin
+
+
+def centred_float32(X, Y=None, *, extra_columns=0):
+    """Float32 copies of ``X`` (and ``Y``) centred on the reference mean and rescaled.
+
+    The centring removes the offset that makes the Gram-matrix formula cancel;
+    the rescaling to unit maximum norm keeps squared norms far from float32's
+    overflow and underflow. With ``extra_columns``, each copy has that many
+    trailing columns left uninitialised, so callers can augment it in place.
+
+    Returns
+    -------
+    X32 : ndarray of shape (n_samples, n_features + extra_columns), float32
+    Y32 : ndarray or None
+    """
+    reference = X if Y is None else Y
+    mean = reference.mean(axis=0, dtype=np.float64)
+    n_features = X.shape[1]
+
+    def _centred(A):
+        out = np.empty((A.shape[0], n_features + extra_columns), dtype=np.float32)
+        step = max(1, REFINE_BUFFER_ENTRIES // max(1, n_features))
+        for start in range(0, A.shape[0], step):
+            np.subtract(
+                A[start : start + step],
+                mean,
+                out=out[start : start + step, :n_features],
+                casting="same_kind",
+                dtype=np.float64,
+            )
+        return out
+
+    X32 = _centred(X)
+    Y32 = None if Y is None else _centred(Y)
+    scale = max(_max_norm(X32[:, :n_features]), 0.0 if Y32 is None else _max_norm(Y32[:, :n_features]))
+    if scale > 0:
+        for A in (X32, Y32):
+            if A is not None:
+                A[:, :n_features] *= np.float32(1.0 / scale)
+    return X32, Y32
+
+
+def _max_norm(A):
+    return float(np.sqrt(np.einsum("ij,ij->i", A, A, dtype=np.float64).max(initial=0.0)))
+
+
+def select_nearest(rows, cols, values, n_rows, k, *, squared=False):
+    """Per row, the ``k`` entries with the smallest value (ties: lower column)."""
+    order = np.lexsort((cols, values, rows))
+    rows, cols, values = rows[order], cols[order], values[order]
+    starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+    counts = np.diff(np.r_[starts, rows.size])
+    if starts.size != n_rows or counts.min() < k:
+        raise RuntimeError("neighbour search lost candidates; please report this as a bug")
+    take = (starts[:, None] + np.arange(k)).ravel()
+    distances = values[take].reshape(n_rows, k)
+    if squared:
+        distances = np.sqrt(distances)
+    return distances, cols[take].reshape(n_rows, k).astype(np.int64)

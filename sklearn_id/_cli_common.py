@@ -1,0 +1,30 @@
+"""What both commands of the command line share: the usage error, the device check and the table format."""
+
+import numpy as np
+
+__all__ = ["UsageError", "checked_device", "format_profile"]
+
+_COLUMNS = {"layer": "layer", "relative_depth": "relative depth", "n_features": "features"}
+
+
+class UsageError(Exception):
+    """A problem with the command's input that a message explains better than a traceback."""
+
+
+def checked_device(name):
+    """The device ``name`` resolves to, or a :class:`UsageError` that says why not."""
+    from sklearn_id._device import resolve_device
+
+    try:
+        return resolve_device(name)
+    except ValueError as error:
+        raise UsageError(f"--device {name}: {error}") from None
+
+
+def format_profile(profile):
+    """The table of a profile: layer, relative depth, features, ID +/- std, PCA-ID."""
+    table = profile[list(_COLUMNS)].rename(columns=_COLUMNS)
+    table["relative depth"] = table["relative depth"].map("{:.2f}".format)
+    table["ID"] = [f"{value:.2f} +/- {std:.2f}" for value, std in zip(profile["id"], profile["id_std"])]
+    table["PCA-ID"] = profile["pca_id"].map(lambda value: "-" if np.isnan(value) else f"{value:.0f}")
+    return table.to_string(index=False)
