@@ -196,6 +196,19 @@ class NeighborRatioMixin(ClassNamePrefixFeaturesOutMixin):
         dimension : float
         std : float
             Only with ``return_std=True``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from scipy.spatial.distance import cdist
+        >>> from sklearn_id import TwoNNDimension
+        >>> X = np.random.default_rng(0).normal(size=(500, 3))
+        >>> estimator = TwoNNDimension()
+        >>> estimator.neighbor_ranks
+        (1, 2)
+        >>> distances = np.sort(cdist(X, X), axis=1)[:, [1, 2]]
+        >>> bool(np.isclose(estimator.dimension_from_neighbors(distances), estimator.fit(X).dimension_))
+        True
         """
         near_rank, far_rank = self.neighbor_ranks
         distances = check_array(distances, dtype=np.float64)

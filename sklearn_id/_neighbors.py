@@ -237,6 +237,11 @@ def subsample_neighbor_distances(neighbor_distances, indices, subset, ranks, *, 
            [4., 7.]])
     """
     ranks = np.asarray(ranks, dtype=np.int64)
+    if subset.size <= ranks.max():
+        raise ValueError(
+            f"A subsample of {subset.size} distinct points has no neighbour of rank {ranks.max()}; "
+            "draw larger subsamples (subsample closer to 1) or use smaller neighbour ranks."
+        )
     member = np.zeros(neighbor_distances.shape[0], dtype=bool)
     member[subset] = True
     found = np.cumsum(member[indices[subset]], axis=1)

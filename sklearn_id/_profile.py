@@ -67,8 +67,10 @@ class DepthProfile(BaseEstimator):
         input, features.2, .5, .12, avgpool, classifier.1, .4, .6.
     id_estimator : estimator, default=None
         Sets ``dimension_`` when fitted; None means ``TwoNNDimension()``.
-        For ``TwoNNDimension`` the neighbours are found once per layer and
-        reused by every subsample.
+        An estimator with the neighbour seam (``neighbor_ranks`` and
+        ``dimension_from_neighbors``, as ``TwoNNDimension`` and
+        ``GRIDEDimension``) gets one neighbour search per layer, reused by
+        every subsample; any other is refitted on each.
     pca_estimator : "auto", estimator or None, default="auto"
         ``"auto"``: the paper's recipe, features standardised then the number
         of components reaching 90% of the variance; None skips PCA-ID.
@@ -82,8 +84,10 @@ class DepthProfile(BaseEstimator):
         its exact distances (this needs ``n_samples**2 * 16`` bytes beside
         the budget). None holds every layer at once.
     batch_size : int, default=128
-    device : str, default="auto"
-        Where the forward passes run (CUDA when present).
+    device : str or torch.device, default="auto"
+        Where every forward pass runs, the layer listing included:
+        ``"auto"`` (the skorch net's device, else CUDA when present),
+        ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
     n_jobs : int, default=None
         Layers estimated in parallel through joblib (the active joblib
         backend applies).
