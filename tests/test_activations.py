@@ -85,19 +85,22 @@ def test_input_layer_is_the_flattened_input(images):
 
 
 def test_pipelines_fit_on_digits_and_images(digits, digits_net, images):
+    # Each pipeline's estimate is the estimator's on what a forward hook sees.
     X, _ = digits
+    hidden = hooked_reference(digits_net.module_, "1", X)
     for model in (digits_net, digits_net.module_):
         pipeline = make_pipeline(LayerActivationTransformer(model, "1"), TwoNNDimension()).fit(X)
-        assert 2 < pipeline[-1].dimension_ < 32
+        assert pipeline[-1].dimension_ == pytest.approx(TwoNNDimension().fit(hidden).dimension_, rel=1e-6)
     pipeline = make_pipeline(
         LayerActivationTransformer(digits_net, "1"), StandardScaler(), PCADimension()
     ).fit(X)
-    assert 1 <= pipeline[-1].dimension_ <= 32
+    assert pipeline[-1].dimension_ == PCADimension().fit(StandardScaler().fit_transform(hidden)).dimension_
     torch.manual_seed(0)
     resnet = models.resnet18(weights=None)
     many = np.concatenate([images] * 3) + np.random.default_rng(0).normal(size=(36, 1, 1, 1)).astype(np.float32)
     pipeline = make_pipeline(LayerActivationTransformer(resnet, "layer1", device="cpu"), TwoNNDimension())
-    assert pipeline.fit(many)[-1].dimension_ > 0
+    expected = TwoNNDimension().fit(hooked_reference(resnet, "layer1", many)).dimension_
+    assert pipeline.fit(many)[-1].dimension_ == pytest.approx(expected, rel=1e-6)
 
 
 def test_datasets_of_inputs_or_pairs(digits):

@@ -10,6 +10,7 @@ import torch
 import torchvision
 from PIL import Image
 
+from sklearn_id import DepthProfile
 from sklearn_id._cli import main
 from sklearn_id._cli_profile import load_torchvision_model
 
@@ -27,6 +28,7 @@ def image_folder(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 def test_main_job_prints_both_tables_and_writes_the_figure(tmp_path, capsys):
     assert main(["--out", str(tmp_path), "--epochs", "3", "--seed", "1"]) == 0
     printed = capsys.readouterr().out
@@ -57,11 +59,21 @@ def test_help_runs_as_a_module():
 
 def test_profile_writes_csv_and_figure(image_folder, tmp_path, capsys):
     argv = ["profile", "--model", "torchvision:resnet18", "--images", str(image_folder)]
+    torch.manual_seed(0)
     main([*argv, "--n-images", "20", "--layers", "maxpool,layer2,avgpool,fc", "--out", str(tmp_path)])
     table = pd.read_csv(tmp_path / "profile.csv")
     assert table["layer"].tolist() == ["maxpool", "layer2", "avgpool", "fc"]
     assert table["n_features"].tolist() == [64 * 56 * 56, 128 * 28 * 28, 512, 1000]
-    assert table["id"].gt(0).all()
+    # The same 20 images (drawn with --seed 0) and the same weights, profiled in Python.
+    torch.manual_seed(0)
+    model, transform = load_torchvision_model("torchvision:resnet18", None)
+    dataset = torchvision.datasets.ImageFolder(image_folder, transform=transform)
+    chosen = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(0))[:20].sort().values
+    expected = DepthProfile(model, layers=["maxpool", "layer2", "avgpool", "fc"], random_state=0, device="cpu").fit(
+        torch.utils.data.Subset(dataset, chosen.tolist())
+    )
+    np.testing.assert_allclose(table["id"], expected.profile_["id"], rtol=1e-6)
+    np.testing.assert_allclose(table["id_std"], expected.profile_["id_std"], rtol=1e-6)
     assert (tmp_path / "profile.png").stat().st_size > 10_000
     assert "20 images" in capsys.readouterr().out
 

@@ -20,6 +20,7 @@ def test_the_five_examples_are_found():
     ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("script", EXAMPLES, ids=lambda path: path.stem)
 def test_example_runs_and_saves_its_figure(script, tmp_path):
     (figure,) = re.findall(r'savefig\("([^"]+\.png)"', script.read_text())

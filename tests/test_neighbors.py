@@ -95,7 +95,6 @@ def test_torch_path_matches_numpy_path(curved_data):
     )
 
 
-@pytest.mark.cuda
 @pytest.mark.parametrize("block_size", [64, 2048])
 def test_nested_search_equals_a_brute_force_in_every_group(curved_data, block_size):
     # 1500 rows halved 5 times: groups of 1500 down to 46 or 47 rows, far from the origin.
@@ -136,6 +135,7 @@ def test_nested_search_needs_groups_larger_than_k(curved_data):
         nested_kneighbors(curved_data, 23, 7)
 
 
+@pytest.mark.cuda
 def test_cuda_path_matches_numpy_path(curved_data):
     torch = pytest.importorskip("torch")
     if not torch.cuda.is_available():

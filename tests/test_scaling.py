@@ -1,5 +1,7 @@
 """id_scaling: decimation and rank-doubling curves, equal to fits on the subsets and ranks they stand for."""
 
+import warnings
+
 import numpy as np
 import pytest
 from scipy.spatial.distance import cdist
@@ -52,9 +54,16 @@ def test_precomputed_decimation_equals_coordinates(curved_data):
 
 
 def test_decimation_collapses_duplicates_once(curved_data):
-    with pytest.warns(DuplicatePointsWarning, match="4 exact duplicate rows"):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         curve = id_scaling(TwoNNDimension(), np.r_[curved_data, curved_data[:4]], n_min=100, random_state=0)
+    duplicates = [w for w in caught if issubclass(w.category, DuplicatePointsWarning)]
+    assert len(duplicates) == 1
+    assert "4 exact duplicate rows" in str(duplicates[0].message)
     assert curve["n_samples"].iloc[0] == len(curved_data)
+    # The curve is the one of the distinct points.
+    distinct = id_scaling(TwoNNDimension(), curved_data, n_min=100, random_state=0)
+    np.testing.assert_allclose(curve["id"].iloc[0], distinct["id"].iloc[0], rtol=1e-12)
 
 
 def test_gride_curve_is_gride_at_each_doubled_rank(curved_data):

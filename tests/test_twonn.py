@@ -86,9 +86,10 @@ def test_interval_covers_the_truth_95_percent_of_the_time(rng, discard_fraction)
 
 
 def test_fit_sets_the_documented_attributes(curved_data):
-    estimator = TwoNNDimension().fit(curved_data)
+    estimator = TwoNNDimension(device="cpu").fit(curved_data)
+    assert estimator.dimension_ci_ == twonn_interval(estimator.mu_, 0.1)
     low, high = estimator.dimension_ci_
-    assert low < high
+    assert low < estimator.dimension_ < high
     assert estimator.mu_.shape == (curved_data.shape[0],)
     assert estimator.n_duplicates_ == 0
     assert estimator.n_features_in_ == curved_data.shape[1]
