@@ -10,8 +10,13 @@ resamples and no PCA-ID (like for like). The two plain scripts:
 - what a user writes today: the same hooks, then DADApy
   ``Data(A).compute_id_2NN()`` on each layer.
 
-A last run repeats our profile with ``memory_budget`` set to a quarter of the
-total activation size. Each run is a fresh process, so its peak memory is
+A second table compares the default profile (5 resamples of 90% of the
+images, PCA-ID) with what a user writes for the same numbers: the same hooks,
+then per layer DADApy ``compute_id_2NN`` on all images and on each of the same
+5 subsamples, and sklearn's ``PCA`` after ``StandardScaler``.
+
+A last run repeats our bare profile with ``memory_budget`` set to a quarter of
+the total activation size. Each run is a fresh process, so its peak memory is
 its own. DADApy needs numpy < 2, so it runs from its own environment::
 
     python -m venv .peers
@@ -72,6 +77,25 @@ def _seed_twonn(A, fraction=0.9):
     return float(np.linalg.lstsq(x[:, None], y, rcond=None)[0][0])
 
 
+def _subsets(n_images, n_resamples=5, seed=0):
+    """The subsamples DepthProfile(random_state=seed) draws."""
+    import numpy as np
+
+    rng = np.random.RandomState(seed)
+    size = int(round(0.9 * n_images))
+    return [np.sort(rng.choice(n_images, size, replace=False)) for _ in range(n_resamples)]
+
+
+def _pca_id(A):
+    """The paper's PCA-ID as a user computes it: StandardScaler, then sklearn's PCA."""
+    import numpy as np
+    from sklearn.decomposition import PCA
+    from sklearn.preprocessing import StandardScaler
+
+    ratios = PCA().fit(StandardScaler().fit_transform(A)).explained_variance_ratio_
+    return int(np.searchsorted(np.cumsum(ratios), 0.9 - 1e-10) + 1)
+
+
 def _worker(method, n_images, budget_fraction):
     import torch
     from torchvision.models import resnet18
@@ -92,6 +116,22 @@ def _worker(method, n_images, budget_fraction):
             model, layers=LAYERS, n_resamples=0, pca_estimator=None, device="cpu", memory_budget=budget
         ).fit(images)
         ids = profile.profile_["id"].tolist()
+    elif method == "ours-default":
+        from sklearn_id import DepthProfile
+
+        profile = DepthProfile(model, layers=LAYERS, device="cpu", random_state=0).fit(images)
+        ids = profile.profile_[["id", "id_std", "pca_id"]].to_numpy().ravel().tolist()
+    elif method == "dadapy-default":
+        import numpy as np
+        from dadapy import Data
+
+        activations = _hooked_activations(model, images)
+        subsets = _subsets(n_images)
+        ids = []
+        for name in LAYERS:
+            A = activations.pop(name)
+            resampled = [float(Data(A[subset], verbose=False).compute_id_2NN()[0]) for subset in subsets]
+            ids += [float(Data(A, verbose=False).compute_id_2NN()[0]), float(np.std(resampled, ddof=1)), _pca_id(A)]
     elif method == "seed":
         activations = _hooked_activations(model, images)
         ids = [_seed_twonn(activations.pop(name)) for name in LAYERS]
@@ -135,6 +175,9 @@ def main():
         methods["dadapy"] = args.peers_python
     else:
         print(f"skipping hooks + DADApy: dadapy and torch are not importable by {args.peers_python}")
+    if has_dadapy:
+        methods["dadapy-default"] = args.peers_python
+    methods["ours-default"] = sys.executable
     results = {method: [] for method in methods}
     for _ in range(args.repeats):
         for method, python in methods.items():
@@ -142,6 +185,7 @@ def main():
             if record:
                 results[method].append(record)
     quarter = _run(sys.executable, "ours", args.n_images, budget_fraction=0.25)
+    defaults = {method: results.pop(method) for method in ("ours-default", "dadapy-default") if method in results}
 
     labels = {"ours": "DepthProfile", "seed": "seed recipe (pdist + sort)", "dadapy": "hooks + DADApy compute_id_2NN"}
     print(f"resnet18(weights=None), {args.n_images} images of 3 x 64 x 64, checkpoints {', '.join(LAYERS)}; "
@@ -158,6 +202,22 @@ def main():
         diff = max(abs(a / b - 1) for a, b in zip(records[0]["ids"], reference))
         print(f"{labels[method]:<34} {seconds:9.2f} {seconds / ours:7.2f}x {peak:8.0f} {extra:9.0f} {diff:17.1e}")
     print("IDs (ours): " + ", ".join(f"{name} {value:.3f}" for name, value in zip(LAYERS, reference)))
+    if defaults.get("ours-default"):
+        ours_default = statistics.median(r["seconds"] for r in defaults["ours-default"])
+        default_reference = defaults["ours-default"][0]["ids"]
+        print("\nDefault profile (5 resamples of 90%, PCA-ID) against hooks + DADApy on all images and the same "
+              "5 subsamples + StandardScaler and sklearn PCA")
+        print(f"{'method':<34} {'median s':>9} {'vs ours':>8} {'peak MB':>8} {'extra MB':>9} "
+              f"{'max rel. diff ID, std':>22} {'PCA-IDs equal':>14}")
+        for method, records in defaults.items():
+            seconds = statistics.median(r["seconds"] for r in records)
+            peak = max(r["peak_mb"] for r in records)
+            extra = max(r["peak_mb"] - r["before_mb"] for r in records)
+            values = records[0]["ids"]
+            diff = max(abs(a / b - 1) for i, (a, b) in enumerate(zip(values, default_reference)) if i % 3 != 2)
+            pca_equal = all(a == b for a, b in zip(values[2::3], default_reference[2::3]))
+            label = "DepthProfile (defaults)" if method == "ours-default" else "hooks + DADApy + sklearn PCA"
+            print(f"{label:<34} {seconds:9.2f} {seconds / ours_default:7.2f}x {peak:8.0f} {extra:9.0f} {diff:22.1e} {str(pca_equal):>14}")
     if quarter:
         diff = max(abs(a / b - 1) for a, b in zip(quarter["ids"], reference))
         print(f"memory_budget = 1/4 of the activations ({quarter['budget_mb']:.0f} MB): "

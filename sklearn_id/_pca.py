@@ -8,7 +8,7 @@ from sklearn.decomposition import PCA
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-__all__ = ["PCADimension", "StandardisedSpectrum"]
+__all__ = ["PCADimension", "StandardisedSpectrum", "standardised_spectrum"]
 
 _RATIO_TOLERANCE = 1e-10
 
@@ -175,6 +175,77 @@ class PCADimension(TransformerMixin, BaseEstimator):
         return np.asarray([f"pcadimension{i}" for i in range(self.dimension_)], dtype=object)
 
 
+def standardised_spectrum(X):
+    """PCA spectrum of the standardised features of ``X``: the seed paper's PCA-ID recipe without the SVD.
+
+    The features are standardised as :class:`~sklearn.preprocessing.StandardScaler`
+    does (unit variance, constant features left at zero); the explained
+    variance ratios are the eigenvalues of the standardised data's Gram
+    matrix (``n_samples <= n_features``) or covariance matrix (otherwise),
+    standardised in float64 block by block, each block's product in the
+    input's precision (float32 products of 16 MB blocks are within about
+    1e-8 of the largest eigenvalue), summed in float64. They equal those of
+    ``make_pipeline(StandardScaler(), PCA())`` (the trailing zero of the
+    centred Gram matrix aside), at a fraction of the cost of an SVD when the
+    layer is wide.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+
+    Returns
+    -------
+    explained_variance_ratio : ndarray of shape (min(n_samples, n_features),)
+        Largest first.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.decomposition import PCA
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from sklearn_id._pca import standardised_spectrum
+    >>> X = np.random.default_rng(0).normal(size=(50, 200)).cumsum(axis=1)
+    >>> expected = PCA().fit(StandardScaler().fit_transform(X)).explained_variance_ratio_
+    >>> bool(np.allclose(standardised_spectrum(X)[:10], expected[:10]))
+    True
+    """
+    n_samples, n_features = X.shape
+    if n_samples <= n_features:
+        accumulator = StandardisedSpectrum(n_samples)
+        accumulator.add(X)
+        return accumulator.explained_variance_ratio()
+    mean = X.mean(axis=0, dtype=np.float64)
+    scale = _scale(X.std(axis=0, dtype=np.float64))
+    covariance = np.zeros((n_features, n_features))
+    step = max(1, _BLOCK_ENTRIES // n_features)
+    for start in range(0, n_samples, step):
+        standardised = ((X[start : start + step] - mean) / scale).astype(X.dtype, copy=False)
+        covariance += standardised.T @ standardised
+    return _ratios(np.linalg.eigvalsh(covariance))
+
+
+# Entries of a float64 block of standardised data: 16 MB.
+_BLOCK_ENTRIES = 1 << 21
+
+
+def _scale(std):
+    """StandardScaler's convention: unit variance (ddof=0), constant features unscaled."""
+    std[std == 0] = 1.0
+    return std
+
+
+def _ratios(eigenvalues):
+    """Explained variance ratios, largest first, from the eigenvalues of a Gram or covariance matrix."""
+    eigenvalues = np.clip(eigenvalues[::-1], 0.0, None)
+    total = eigenvalues.sum()
+    if total == 0:
+        raise ValueError(
+            "All samples are identical: the data have no variance, so no "
+            "principal component explains any. Check the input data."
+        )
+    return eigenvalues / total
+
+
 class StandardisedSpectrum:
     """PCA spectrum of standardised features that arrive in slices.
 
@@ -192,18 +263,16 @@ class StandardisedSpectrum:
     def __init__(self, n_samples):
         self.gram = np.zeros((n_samples, n_samples))
 
-    def add(self, piece, chunk=1024):
-        """Add the share of a (n_samples, n_piece_features) slice."""
-        for start in range(0, piece.shape[1], chunk):
-            centred = piece[:, start : start + chunk].astype(np.float64)
-            centred -= centred.mean(axis=0)
-            # StandardScaler's convention: unit variance (ddof=0), constant features unscaled.
-            std = centred.std(axis=0)
-            std[std == 0] = 1.0
-            standardised = centred / std
-            self.gram += standardised @ standardised.T
+    def add(self, piece):
+        """Add the share of a (n_samples, n_piece_features) slice, its products in the slice's precision."""
+        step = max(1, _BLOCK_ENTRIES // max(1, piece.shape[0]))
+        for start in range(0, piece.shape[1], step):
+            block = piece[:, start : start + step].astype(np.float64)
+            block -= block.mean(axis=0)
+            block /= _scale(block.std(axis=0))
+            block = block.astype(piece.dtype, copy=False)
+            self.gram += block @ block.T
 
     def explained_variance_ratio(self):
         """The ratios, largest first, from the Gram matrix's eigenvalues."""
-        eigenvalues = np.clip(np.linalg.eigvalsh(self.gram)[::-1], 0.0, None)
-        return eigenvalues / eigenvalues.sum()
+        return _ratios(np.linalg.eigvalsh(self.gram))

@@ -17,7 +17,7 @@ from sklearn_id._activations import ActivationReader, check_layers, example_batc
 from sklearn_id._base import dimensions_with_resamples, fitted_dimension, has_neighbor_seam
 from sklearn_id._device import DEVICE_CONSTRAINT
 from sklearn_id._layers import SplitLayer, auto_checkpoints, minimum_samples, plan_passes
-from sklearn_id._pca import PCADimension
+from sklearn_id._pca import PCADimension, standardised_spectrum
 from sklearn_id._twonn import TwoNNDimension
 
 __all__ = ["DepthProfile", "paper_pca_estimator"]
@@ -73,7 +73,10 @@ class DepthProfile(BaseEstimator):
         every subsample; any other is refitted on each.
     pca_estimator : "auto", estimator or None, default="auto"
         ``"auto"``: the paper's recipe, features standardised then the number
-        of components reaching 90% of the variance; None skips PCA-ID.
+        of components reaching 90% of the variance, computed from the
+        eigenvalues of the standardised Gram (or covariance) matrix, which
+        equals ``make_pipeline(StandardScaler(), PCADimension())`` without
+        its SVD; None skips PCA-ID.
     n_resamples : int, default=5
         Random subsamples behind ``id_std``; 0 skips the spread.
     subsample : float, default=0.9
@@ -334,12 +337,12 @@ def _estimate_layer(data, id_estimator, pca_estimator, subsets, probe, y, probe_
     dimension, resampled = dimensions_with_resamples(id_estimator, points, subsets, metric=metric)
     if pca_estimator is None:
         pca_id = float("nan")
-    elif isinstance(data, SplitLayer):
-        spectrum = data.spectrum.explained_variance_ratio()
+    elif pca_estimator == "auto":
+        # The paper's recipe, from the eigenvalues of the standardised Gram or covariance matrix.
+        spectrum = data.spectrum.explained_variance_ratio() if isinstance(data, SplitLayer) else standardised_spectrum(data)
         pca_id = float(PCADimension(threshold=_PAPER_PCA_THRESHOLD).dimension_from_spectrum(spectrum))
     else:
-        recipe = paper_pca_estimator() if pca_estimator == "auto" else clone(pca_estimator)
-        pca_id = fitted_dimension(recipe.fit(data))
+        pca_id = fitted_dimension(clone(pca_estimator).fit(data))
     probe_score = float(cross_val_score(clone(probe), data, y, cv=probe_cv).mean()) if probe is not None else float("nan")
     spread = float(np.std(resampled, ddof=1)) if len(resampled) > 1 else float("nan")
     return {"id": dimension, "id_std": spread, "pca_id": pca_id, "probe_score": probe_score}

@@ -2,10 +2,12 @@
 
 import numpy as np
 import pytest
+from sklearn.decomposition import PCA
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_id import PCADimension
+from sklearn_id._pca import standardised_spectrum
 
 
 @pytest.fixture
@@ -62,3 +64,27 @@ def test_identical_points_are_an_error():
 def test_threshold_outside_the_unit_interval_is_an_error(spectrum_data, threshold):
     with pytest.raises(ValueError, match="threshold"):
         PCADimension(threshold=threshold).fit(spectrum_data)
+
+
+@pytest.mark.parametrize("shape", [(300, 1000), (1000, 300), (400, 400)], ids=["wide", "tall", "square"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_standardised_spectrum_is_the_paper_recipe_without_its_svd(rng, shape, dtype):
+    # Correlated features on very different scales, one of them constant, far from the origin.
+    n_samples, n_features = shape
+    X = np.tanh(rng.normal(size=(n_samples, 20)) @ rng.normal(size=(20, n_features))) + 0.05 * rng.normal(size=shape)
+    X = (X * rng.uniform(1e-3, 1e3, size=n_features) + 1e4).astype(dtype)
+    X[:, 3] = 7.0
+    expected = PCA().fit(StandardScaler().fit_transform(X.astype(np.float64))).explained_variance_ratio_
+    spectrum = standardised_spectrum(X)
+    assert spectrum.shape == (min(shape),)
+    assert spectrum.sum() == pytest.approx(1.0, rel=1e-12)
+    # float32 products: within about 1e-7 of the largest ratio.
+    np.testing.assert_allclose(spectrum[: expected.size], expected, atol=1e-12 if dtype == np.float64 else 1e-7)
+    for threshold in (0.5, 0.8, 0.9, 0.99):
+        recipe = make_pipeline(StandardScaler(), PCADimension(threshold=threshold)).fit(X.astype(np.float64))
+        assert PCADimension(threshold=threshold).dimension_from_spectrum(spectrum) == recipe[-1].dimension_
+
+
+def test_standardised_spectrum_of_identical_points_is_an_error():
+    with pytest.raises(ValueError, match="All samples are identical"):
+        standardised_spectrum(np.ones((10, 30)))
