@@ -11,10 +11,10 @@ from numbers import Integral
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils._param_validation import Interval, validate_params
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 from sklearn.utils.validation import check_is_fitted
 
-from sklearn_id._device import DEVICE_CONSTRAINT, resolve_device
+from sklearn_id._device import DEVICE_CONSTRAINT, PRECISIONS, float32_precision, resolve_device
 
 __all__ = ["ActivationReader", "LayerActivationTransformer", "extract_activations", "list_layers"]
 
@@ -69,17 +69,17 @@ def check_layers(module, layers):
 
 
 @contextmanager
-def _prepared(module, device):
-    """Eval mode on ``device`` for the block; each submodule's mode and the device are restored."""
+def _prepared(module, device, precision):
+    """Eval mode on ``device``, in ``precision``, for the block; each submodule's mode, the device and torch's flags are restored."""
     import torch
 
     modes = [(sub, sub.training) for sub in module.modules()]
     first = next(module.parameters(), None)
     original_device = first.device if first is not None else None
-    module.eval()
-    module.to(device)
     try:
-        with torch.inference_mode():
+        module.eval()
+        module.to(device)
+        with torch.inference_mode(), float32_precision(precision, device):
             yield
     finally:
         for sub, training in modes:
@@ -178,6 +178,10 @@ class ActivationReader:
     batch_size : int, default=128
     progress : bool, default=False
         Show a tqdm progress bar over samples.
+    precision : {"highest", "tf32", "bf16"}, default="highest"
+        Float32 products and convolutions in full float32 (TF32 off inside
+        the call, torch's flags restored after), in TF32, or under bfloat16
+        autocast; see :func:`sklearn_id._device.float32_precision`.
 
     Attributes
     ----------
@@ -186,12 +190,13 @@ class ActivationReader:
         The device the forward passes run on.
     """
 
-    def __init__(self, model, *, device="auto", batch_size=128, progress=False):
+    def __init__(self, model, *, device="auto", batch_size=128, progress=False, precision="highest"):
         self.module, preferred = resolve_module(model)
         self.device = resolve_device(device, preferred)
         self.dtype = _input_dtype(self.module)
         self.batch_size = batch_size
         self.progress = progress
+        self.precision = precision
         self._chunk_size = batch_size
 
     def list_layers(self, example_input):
@@ -215,13 +220,13 @@ class ActivationReader:
             return hook
 
         named = [(name, sub) for name, sub in self.module.named_modules() if name]
-        with _hooks(named, make_hook), _prepared(self.module, self.device):
+        with _hooks(named, make_hook), _prepared(self.module, self.device, self.precision):
             self.module(batch.to(self.device))
         table = pd.DataFrame(rows, columns=["layer", "type", "output_shape"])
         table["n_features"] = [int(np.prod(shape)) for shape in table["output_shape"]]
         return table
 
-    def read(self, layers, X, *, feature_slices=None):
+    def read(self, layers, X, *, feature_slices=None, on_device=False):
         """Outputs of several layers for every sample of ``X``, in one pass over the data.
 
         Each layer's output is flattened per sample and written batch by
@@ -241,10 +246,13 @@ class ActivationReader:
         feature_slices : dict of str to slice, default=None
             Keep only these flattened features of the named layers, so that a
             layer too wide for memory can be read in several passes.
+        on_device : bool, default=False
+            Keep the outputs on the reader's device as float32 tensors, for
+            work that continues there, instead of float32 numpy arrays.
 
         Returns
         -------
-        activations : dict of str to ndarray of shape (n_samples, n_features), float32
+        activations : dict of str to ndarray (or tensor) of shape (n_samples, n_features), float32
         """
         from tqdm.auto import tqdm
 
@@ -271,11 +279,18 @@ class ActivationReader:
 
             flat = tensor.detach().reshape(tensor.shape[0], -1)[:, feature_slices.get(name, slice(None))]
             if name not in outputs:
-                outputs[name] = np.empty((n_samples, flat.shape[1]), dtype=np.float32)
-            outputs[name][start : start + flat.shape[0]] = flat.to("cpu", torch.float32).numpy()
+                shape = (n_samples, flat.shape[1])
+                if on_device:
+                    outputs[name] = torch.empty(shape, dtype=torch.float32, device=self.device)
+                else:
+                    outputs[name] = np.empty(shape, dtype=np.float32)
+            if on_device:
+                outputs[name][start : start + flat.shape[0]] = flat.float()
+            else:
+                outputs[name][start : start + flat.shape[0]] = flat.to("cpu", torch.float32).numpy()
 
         bar = tqdm(total=n_samples, disable=not self.progress, desc="activations", unit="sample")
-        with _hooks(hooked, make_hook), _prepared(self.module, self.device), bar:
+        with _hooks(hooked, make_hook), _prepared(self.module, self.device, self.precision), bar:
             for start, batch in _batches(X, self.batch_size):
                 batch = self._as_input(batch)
                 for offset in self._forward(batch, start, captured, hooked):
@@ -433,6 +448,11 @@ class LayerActivationTransformer(TransformerMixin, BaseEstimator):
         the CPU; or ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
     progress : bool, default=False
         Show a tqdm progress bar.
+    precision : {"highest", "tf32", "bf16"}, default="highest"
+        ``"highest"``: float32 products and convolutions in full float32
+        (TF32 off inside the call, torch's flags restored after), so CPU and
+        GPU activations agree to about 1e-5 relative; ``"tf32"``: TF32 on
+        (faster on Ampere and later GPUs); ``"bf16"``: bfloat16 autocast.
 
     Attributes
     ----------
@@ -469,14 +489,16 @@ class LayerActivationTransformer(TransformerMixin, BaseEstimator):
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "device": [DEVICE_CONSTRAINT],
         "progress": ["boolean"],
+        "precision": [StrOptions(set(PRECISIONS))],
     }
 
-    def __init__(self, model, layer, *, batch_size=128, device="auto", progress=False):
+    def __init__(self, model, layer, *, batch_size=128, device="auto", progress=False, precision="highest"):
         self.model = model
         self.layer = layer
         self.batch_size = batch_size
         self.device = device
         self.progress = progress
+        self.precision = precision
 
     def fit(self, X, y=None):
         """Check the model, the layer and the input shape on the first sample.
@@ -494,7 +516,7 @@ class LayerActivationTransformer(TransformerMixin, BaseEstimator):
         """
         self._validate_params()
         n_samples_of(X)
-        reader = ActivationReader(self.model, device=self.device, batch_size=1)
+        reader = ActivationReader(self.model, device=self.device, batch_size=1, precision=self.precision)
         self.device_ = reader.device
         self.n_features_out_ = reader.read([self.layer], example_batch(X))[self.layer].shape[1]
         return self
@@ -513,7 +535,9 @@ class LayerActivationTransformer(TransformerMixin, BaseEstimator):
         activations : ndarray of shape (n_samples, n_features_out_), float32
         """
         check_is_fitted(self)
-        reader = ActivationReader(self.model, device=self.device_, batch_size=self.batch_size, progress=self.progress)
+        reader = ActivationReader(
+            self.model, device=self.device_, batch_size=self.batch_size, progress=self.progress, precision=self.precision
+        )
         return reader.read([self.layer], X)[self.layer]
 
     def get_feature_names_out(self, input_features=None):

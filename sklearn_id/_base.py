@@ -21,7 +21,7 @@ from sklearn.base import ClassNamePrefixFeaturesOutMixin, clone
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from sklearn_id._device import resolve_device
+from sklearn_id._device import as_numpy, is_tensor, resolve_device
 from sklearn_id._neighbors import (
     check_distance_matrix,
     distinct_kneighbors,
@@ -99,8 +99,10 @@ def dimensions_with_resamples(estimator, X, subsets, *, metric="euclidean"):
     ----------
     estimator : estimator
         Sets ``dimension_`` when fitted.
-    X : ndarray of shape (n_samples, n_features) or (n_samples, n_samples)
-        Points, or their distance matrix when ``metric="precomputed"``.
+    X : ndarray or tensor of shape (n_samples, n_features), or ndarray of shape (n_samples, n_samples)
+        Points, or their distance matrix when ``metric="precomputed"``. A
+        tensor on a CUDA device stays there when the estimator's device is
+        CUDA; it is copied to the host for a CPU estimator or a refit.
     subsets : list of ndarray
         Sorted rows of ``X``, all of the same size.
     metric : {"euclidean", "precomputed"}, default="euclidean"
@@ -113,12 +115,14 @@ def dimensions_with_resamples(estimator, X, subsets, *, metric="euclidean"):
     """
     if has_neighbor_seam(estimator):
         return _through_neighbors(estimator, X, subsets, metric)
-    return _by_refitting(estimator, X, subsets, metric)
+    return _by_refitting(estimator, as_numpy(X), subsets, metric)
 
 
 def _through_neighbors(estimator, X, subsets, metric):
     ranks = np.asarray(estimator.neighbor_ranks, dtype=np.int64)
     device = "cpu" if metric == "precomputed" else resolve_device(getattr(estimator, "device", "cpu"))
+    if is_tensor(X) and device == "cpu":
+        X = as_numpy(X)
     if not subsets:
         distances, _ = distinct_neighbor_distances(X, ranks, metric=metric, device=device)
         return float(estimator.dimension_from_neighbors(distances)), []

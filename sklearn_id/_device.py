@@ -1,4 +1,4 @@
-"""Where work runs: the one resolver of every ``device`` parameter, and its constraint.
+"""Where work runs and in what precision: the one resolver of every ``device`` parameter, its constraint, and the float32 precision guard.
 
 torch is imported only when the answer needs it: ``"cpu"``, and ``"auto"`` on
 a machine without an NVIDIA driver, resolve without it.
@@ -7,10 +7,11 @@ a machine without an NVIDIA driver, resolve without it.
 import os
 import re
 import sys
+from contextlib import contextmanager
 
 from sklearn.utils._param_validation import StrOptions
 
-__all__ = ["DEVICE_CONSTRAINT", "resolve_device"]
+__all__ = ["DEVICE_CONSTRAINT", "PRECISIONS", "available_memory", "float32_precision", "as_numpy", "is_tensor", "resolve_device"]
 
 _CUDA_INDEX = re.compile(r"cuda:\d+")
 
@@ -32,6 +33,16 @@ class _DeviceOptions(StrOptions):
 
 #: The ``_parameter_constraints`` entry of every ``device`` parameter.
 DEVICE_CONSTRAINT = _DeviceOptions()
+
+
+def is_tensor(X):
+    """Whether ``X`` is a torch tensor (checked without importing torch)."""
+    return type(X).__name__ in ("Tensor", "Parameter") and type(X).__module__.startswith("torch")
+
+
+def as_numpy(X):
+    """``X`` as a numpy array: a tensor is copied to the host, anything else is returned as it is."""
+    return X.detach().cpu().numpy() if is_tensor(X) else X
 
 
 def _is_torch_device(value):
@@ -101,3 +112,88 @@ def _cuda_available():
 
 def _nvidia_driver_present():
     return os.path.exists("/proc/driver/nvidia/version") or os.path.exists("/dev/nvidiactl")
+
+
+PRECISIONS = ("highest", "tf32", "bf16")
+
+
+@contextmanager
+def float32_precision(precision="highest", device="cpu"):
+    """Run the block with float32 products in full float32, in TF32, or under bfloat16 autocast.
+
+    ``"highest"`` turns TF32 off for matrix products and cuDNN convolutions
+    (CUDA's default runs convolutions in TF32, whose 10-bit mantissa makes GPU
+    activations differ from the CPU's by about 1e-3); ``"tf32"`` turns it on;
+    ``"bf16"`` keeps TF32 off and runs the block under
+    ``torch.autocast(dtype=torch.bfloat16)``. Every global flag is restored
+    when the block exits, also when it raises.
+
+    Parameters
+    ----------
+    precision : {"highest", "tf32", "bf16"}, default="highest"
+    device : str, default="cpu"
+        The device whose autocast ``"bf16"`` enables.
+    """
+    import torch
+
+    switches = _tf32_switches(torch)
+    saved = [getattr(owner, name) for owner, name, _, _ in switches]
+    try:
+        for owner, name, off, on in switches:
+            setattr(owner, name, on if precision == "tf32" else off)
+        if precision == "bf16":
+            with torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16):
+                yield
+        else:
+            yield
+    finally:
+        for (owner, name, _, _), value in zip(switches, saved):
+            setattr(owner, name, value)
+
+
+def _tf32_switches(torch):
+    """``(owner, attribute, off, on)`` of each TF32 switch, in torch's per-backend API when it has one.
+
+    Newer torch refuses a mix of its two APIs, so only one is touched.
+    """
+    matmul, cudnn = torch.backends.cuda.matmul, torch.backends.cudnn
+    if hasattr(matmul, "fp32_precision") and hasattr(getattr(cudnn, "conv", None), "fp32_precision"):
+        owners = [matmul, cudnn.conv] + ([cudnn.rnn] if hasattr(getattr(cudnn, "rnn", None), "fp32_precision") else [])
+        return [(owner, "fp32_precision", "ieee", "tf32") for owner in owners]
+    return [(matmul, "allow_tf32", False, True), (cudnn, "allow_tf32", False, True)]
+
+
+def available_memory(device="cpu"):
+    """Bytes of memory free for new work on ``device``.
+
+    The host's ``MemAvailable`` (what the kernel can hand out without
+    swapping; ``os.sysconf`` where ``/proc/meminfo`` is absent), or the free
+    memory of a CUDA device as its driver reports it.
+
+    Parameters
+    ----------
+    device : str, default="cpu"
+        ``"cpu"`` or a CUDA device, as :func:`resolve_device` returns it.
+
+    Returns
+    -------
+    n_bytes : int
+
+    Examples
+    --------
+    >>> from sklearn_id._device import available_memory
+    >>> available_memory() > 0
+    True
+    """
+    if str(device) != "cpu":
+        import torch
+
+        return int(torch.cuda.mem_get_info(torch.device(device))[0])
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")

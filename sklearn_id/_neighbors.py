@@ -38,6 +38,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from sklearn.utils.validation import check_non_negative
 
+from sklearn_id._device import is_tensor
 from sklearn_id._bounds import (
     REFINE_BUFFER_ENTRIES,
     UNIT_ROUNDOFF_32,
@@ -330,11 +331,18 @@ def restrict_points(X, rows, *, metric="euclidean"):
     """The points ``rows`` (sorted, distinct) of ``X``: rows of data, or the sub-matrix of a distance matrix."""
     if rows.size == X.shape[0]:
         return X
+    if is_tensor(X):
+        import torch
+
+        return X[torch.as_tensor(rows, device=X.device)]
     return X[np.ix_(rows, rows)] if metric == "precomputed" else X[rows]
 
 
 def _first_occurrences(X):
     """Indices of the first occurrence of each distinct row (``-0.0 == 0.0``), and each row's representative."""
+    if is_tensor(X):
+        # Rare (duplicates were found): the rows are compared on the host.
+        X = X.cpu().numpy()
     first_of = {}
     keep = []
     representative = np.empty(X.shape[0], dtype=np.int64)
@@ -406,6 +414,11 @@ def _distances_between(X, rows, cols, metric):
     """Exact distances of the points ``rows`` to the points ``cols``, as a (len(rows), len(cols)) array."""
     if metric == "precomputed":
         return np.array(X[np.ix_(rows, cols)], dtype=np.float64)
+    if is_tensor(X):
+        import torch
+
+        targets = X[torch.as_tensor(cols, device=X.device)].double()
+        return np.stack([((targets - X[int(row)].double()) ** 2).sum(1).sqrt().cpu().numpy() for row in rows])
     pairs_rows = np.repeat(rows, cols.size)
     pairs_cols = np.tile(cols, rows.size)
     return np.sqrt(_exact_squared_distances(X, X, pairs_rows, pairs_cols)).reshape(rows.size, cols.size)
@@ -428,7 +441,8 @@ def kneighbors(X, n_neighbors, *, Y=None, device="cpu", block_size=None):
         searched among the other rows of ``X`` (the point itself excluded).
     device : str, default="cpu"
         ``"cpu"`` (numpy and BLAS, no torch import) or a CUDA device, as
-        :func:`sklearn_id._device.resolve_device` returns it.
+        :func:`sklearn_id._device.resolve_device` returns it. A torch tensor
+        ``X`` (and ``Y``) is searched by torch on its own device instead.
     block_size : int, default=None
         Rows per tile; None picks a size that keeps BLAS efficient.
 
@@ -456,8 +470,10 @@ def kneighbors(X, n_neighbors, *, Y=None, device="cpu", block_size=None):
            [1, 0],
            [2, 1]])
     """
-    X = np.asarray(X)
-    reference = X if Y is None else np.asarray(Y)
+    on_device = is_tensor(X)
+    if not on_device:
+        X = np.asarray(X)
+    reference = X if Y is None else Y
     n_reference = reference.shape[0] - (1 if Y is None else 0)
     if n_neighbors > n_reference:
         raise ValueError(
@@ -466,11 +482,12 @@ def kneighbors(X, n_neighbors, *, Y=None, device="cpu", block_size=None):
             "or more points."
         )
     block_size = _DEFAULT_BLOCK_SIZE if block_size is None else block_size
-    if device != "cpu":
+    if on_device or device != "cpu":
+        # A tensor is searched by torch where it lives: no host round trip.
         from sklearn_id._neighbors_torch import kneighbors_torch
 
         return kneighbors_torch(X, n_neighbors, Y=Y, device=device, block_size=block_size)
-    return _kneighbors_cpu(X, n_neighbors, Y=Y, block_size=block_size)
+    return _kneighbors_cpu(X, n_neighbors, Y=None if Y is None else np.asarray(Y), block_size=block_size)
 
 
 def nested_kneighbors(X, n_neighbors, n_levels, *, device="cpu", block_size=None):
@@ -606,10 +623,9 @@ def neighbor_distances_at(X, ranks, *, device="cpu", block_size=None):
            [2., 4.],
            [4., 7.]])
     """
-    X = np.asarray(X)
     ranks = np.asarray(ranks, dtype=np.int64)
     n_neighbors = int(ranks.max())
-    if device != "cpu" or n_neighbors >= X.shape[0]:
+    if is_tensor(X) or device != "cpu" or n_neighbors >= X.shape[0]:
         return kneighbors(X, n_neighbors, device=device, block_size=block_size)[0][:, ranks - 1]
     bounds = _nested_search(X, n_neighbors, 1, _DEFAULT_BLOCK_SIZE if block_size is None else block_size)[0]
     return _refine_ranks(X, bounds, ranks)

@@ -8,6 +8,8 @@ from sklearn.decomposition import PCA
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from sklearn_id._device import float32_precision, is_tensor
+
 __all__ = ["PCADimension", "StandardisedSpectrum", "standardised_spectrum"]
 
 _RATIO_TOLERANCE = 1e-10
@@ -191,7 +193,9 @@ def standardised_spectrum(X):
 
     Parameters
     ----------
-    X : ndarray of shape (n_samples, n_features)
+    X : ndarray or torch tensor of shape (n_samples, n_features)
+        A tensor is processed by torch on its own device; only the
+        eigenvalues leave it.
 
     Returns
     -------
@@ -209,6 +213,8 @@ def standardised_spectrum(X):
     >>> bool(np.allclose(standardised_spectrum(X)[:10], expected[:10]))
     True
     """
+    if is_tensor(X):
+        return _standardised_spectrum_on_device(X)
     n_samples, n_features = X.shape
     if n_samples <= n_features:
         accumulator = StandardisedSpectrum(n_samples)
@@ -222,6 +228,43 @@ def standardised_spectrum(X):
         standardised = ((X[start : start + step] - mean) / scale).astype(X.dtype, copy=False)
         covariance += standardised.T @ standardised
     return _ratios(np.linalg.eigvalsh(covariance))
+
+
+def _standardised_spectrum_on_device(X):
+    """:func:`standardised_spectrum` of a tensor, with torch on its device, by the same blocks."""
+    import torch
+
+    n_samples, n_features = X.shape
+    wide = n_samples <= n_features
+    step = max(1, _BLOCK_ENTRIES // (n_samples if wide else n_features))
+    with float32_precision("highest"), torch.inference_mode():
+        if wide:
+            gram = torch.zeros((n_samples, n_samples), dtype=torch.float64, device=X.device)
+            for start in range(0, n_features, step):
+                block = X[:, start : start + step].double()
+                block -= block.mean(0)
+                block /= _scale_on_device(block.std(0, correction=0))
+                block = block.to(X.dtype)
+                gram += (block @ block.T).double()
+        else:
+
+            def rows():
+                return (X[start : start + step].double() for start in range(0, n_samples, step))
+
+            mean = sum(block.sum(0) for block in rows()) / n_samples
+            variance = sum(((block - mean) ** 2).sum(0) for block in rows()) / n_samples
+            scale = _scale_on_device(variance.sqrt())
+            gram = torch.zeros((n_features, n_features), dtype=torch.float64, device=X.device)
+            for block in rows():
+                standardised = ((block - mean) / scale).to(X.dtype)
+                gram += (standardised.T @ standardised).double()
+        eigenvalues = torch.linalg.eigvalsh(gram).cpu().numpy()
+    return _ratios(eigenvalues)
+
+
+def _scale_on_device(std):
+    std[std == 0] = 1.0
+    return std
 
 
 # Entries of a float64 block of standardised data: 16 MB.

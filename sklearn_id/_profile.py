@@ -15,7 +15,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from sklearn_id._activations import ActivationReader, check_layers, example_batch, n_samples_of
 from sklearn_id._base import dimensions_with_resamples, fitted_dimension, has_neighbor_seam
-from sklearn_id._device import DEVICE_CONSTRAINT
+from sklearn_id._device import DEVICE_CONSTRAINT, PRECISIONS, as_numpy, available_memory
 from sklearn_id._layers import SplitLayer, auto_checkpoints, minimum_samples, plan_passes
 from sklearn_id._pca import PCADimension, standardised_spectrum
 from sklearn_id._twonn import TwoNNDimension
@@ -42,6 +42,7 @@ class _Plan:
     subsets: list
     id_estimator: object
     probe: object
+    on_device: bool
 
 
 class DepthProfile(BaseEstimator):
@@ -81,11 +82,17 @@ class DepthProfile(BaseEstimator):
         Random subsamples behind ``id_std``; 0 skips the spread.
     subsample : float, default=0.9
         Fraction of the samples in each subsample.
-    memory_budget : int or None, default=2**31
+    memory_budget : "auto", int or None, default="auto"
         Bytes of activations (float32) held at once. A layer wider than the
         budget is read in feature slices over several passes, accumulating
         its exact distances (this needs ``n_samples**2 * 16`` bytes beside
-        the budget). None holds every layer at once.
+        the budget). ``"auto"``: a quarter of the host memory available when
+        ``fit`` starts (Linux's ``MemAvailable``), leaving room for the
+        neighbour search's float32 copy and tiles; None holds every layer at
+        once. On a CUDA device, a pass whose activations also fit in a
+        quarter of the device's free memory stays on the device: the
+        neighbour search and PCA-ID run there, and only the results come back
+        to the host.
     batch_size : int, default=128
     device : str or torch.device, default="auto"
         Where every forward pass runs, the layer listing included:
@@ -103,6 +110,10 @@ class DepthProfile(BaseEstimator):
         layer's activations goes in a ``probe_score`` column.
     probe_cv : int, default=5
         Folds of the probe's cross-validation.
+    precision : {"highest", "tf32", "bf16"}, default="highest"
+        Precision of the forward passes, as in
+        :class:`LayerActivationTransformer`: full float32 by default (TF32 off
+        inside the call), or ``"tf32"`` / ``"bf16"`` for speed on a GPU.
 
     Attributes
     ----------
@@ -118,6 +129,8 @@ class DepthProfile(BaseEstimator):
         The ID at the last profiled layer before the network's output layer.
     n_samples_ : int
         Number of samples profiled.
+    memory_budget_ : int or None
+        The budget in bytes that ``fit`` used (``"auto"`` resolved).
 
     Examples
     --------
@@ -147,12 +160,13 @@ class DepthProfile(BaseEstimator):
         "pca_estimator": [StrOptions({"auto"}), HasMethods(["fit"]), None],
         "n_resamples": [Options(Integral, {0}), Interval(Integral, 2, None, closed="left")],
         "subsample": [Interval(Real, 0, 1, closed="neither")],
-        "memory_budget": [Interval(Integral, 1, None, closed="left"), None],
+        "memory_budget": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left"), None],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "device": [DEVICE_CONSTRAINT],
         "n_jobs": [Integral, None],
         "random_state": ["random_state"],
         "progress": ["boolean"],
+        "precision": [StrOptions(set(PRECISIONS))],
         "probe": [HasMethods(["fit", "predict"]), None],
         "probe_cv": [Interval(Integral, 2, None, closed="left")],
     }
@@ -166,7 +180,7 @@ class DepthProfile(BaseEstimator):
         pca_estimator="auto",
         n_resamples=5,
         subsample=0.9,
-        memory_budget=2**31,
+        memory_budget="auto",
         batch_size=128,
         device="auto",
         n_jobs=None,
@@ -174,6 +188,7 @@ class DepthProfile(BaseEstimator):
         progress=False,
         probe=None,
         probe_cv=5,
+        precision="highest",
     ):
         self.model = model
         self.layers = layers
@@ -189,6 +204,7 @@ class DepthProfile(BaseEstimator):
         self.progress = progress
         self.probe = probe
         self.probe_cv = probe_cv
+        self.precision = precision
 
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y=None):
@@ -207,7 +223,9 @@ class DepthProfile(BaseEstimator):
         """
         from tqdm.auto import tqdm
 
-        reader = ActivationReader(self.model, device=self.device, batch_size=self.batch_size, progress=self.progress)
+        reader = ActivationReader(
+            self.model, device=self.device, batch_size=self.batch_size, progress=self.progress, precision=self.precision
+        )
         plan = self._plan(reader, X, y)
         rows = {}
         with tqdm(total=len(plan.layers), disable=not self.progress, desc="layers", unit="layer") as bar:
@@ -251,7 +269,12 @@ class DepthProfile(BaseEstimator):
         if never_ran:
             raise ValueError(f"Layer(s) {never_ran} did not run in the forward pass; profile layers the model calls.")
         widths = {layer: int(ran.loc[layer, "n_features"]) for layer in layers}
-        passes = plan_passes(widths, n_samples, self.memory_budget)
+        self.memory_budget_ = available_memory() // 4 if self.memory_budget == "auto" else self.memory_budget
+        passes = plan_passes(widths, n_samples, self.memory_budget_)
+        largest_pass = max(4 * n_samples * sum(part.stop - part.start for part in pieces.values()) for pieces in passes)
+        on_device = (
+            reader.device != "cpu" and self.n_jobs in (None, 1) and largest_pass <= available_memory(reader.device) // 4
+        )
         split = sorted({layer for pieces in passes for layer, part in pieces.items() if part != slice(0, widths[layer])})
         with_probe = self.probe is not None and y is not None
         if split:
@@ -281,6 +304,7 @@ class DepthProfile(BaseEstimator):
             subsets=[np.sort(rng.choice(n_samples, size, replace=False)) for _ in range(self.n_resamples)],
             id_estimator=id_estimator,
             probe=self.probe if with_probe else None,
+            on_device=on_device,
         )
 
     def _read_passes(self, reader, plan, X):
@@ -288,7 +312,7 @@ class DepthProfile(BaseEstimator):
         split = {}
         for pieces in plan.passes:
             partial = {layer: part for layer, part in pieces.items() if part != slice(0, plan.widths[layer])}
-            outputs = reader.read(list(pieces), X, feature_slices=partial)
+            outputs = reader.read(list(pieces), X, feature_slices=partial, on_device=plan.on_device and not partial)
             ready = []
             for layer in pieces:
                 if layer not in partial:
@@ -342,8 +366,10 @@ def _estimate_layer(data, id_estimator, pca_estimator, subsets, probe, y, probe_
         spectrum = data.spectrum.explained_variance_ratio() if isinstance(data, SplitLayer) else standardised_spectrum(data)
         pca_id = float(PCADimension(threshold=_PAPER_PCA_THRESHOLD).dimension_from_spectrum(spectrum))
     else:
-        pca_id = fitted_dimension(clone(pca_estimator).fit(data))
-    probe_score = float(cross_val_score(clone(probe), data, y, cv=probe_cv).mean()) if probe is not None else float("nan")
+        pca_id = fitted_dimension(clone(pca_estimator).fit(as_numpy(data)))
+    probe_score = (
+        float(cross_val_score(clone(probe), as_numpy(data), y, cv=probe_cv).mean()) if probe is not None else float("nan")
+    )
     spread = float(np.std(resampled, ddof=1)) if len(resampled) > 1 else float("nan")
     return {"id": dimension, "id_std": spread, "pca_id": pca_id, "probe_score": probe_score}
 

@@ -13,7 +13,7 @@ from sklearn_id import (
     list_layers,
     make_id_scorer,
 )
-from sklearn_id._device import resolve_device
+from sklearn_id._device import available_memory, resolve_device
 
 VALID = "'auto', 'cpu', 'cuda', 'cuda:N' or a CPU or CUDA torch.device"
 
@@ -100,3 +100,72 @@ def test_depth_profile_on_cuda_runs_every_forward_pass_there(model, X):
         handle.remove()
     assert set(seen) == {"cuda"}
     assert next(model.parameters()).device.type == "cpu"
+
+
+def _tf32_state():
+    return (
+        torch.backends.cuda.matmul.allow_tf32,
+        torch.backends.cudnn.allow_tf32,
+        getattr(torch.backends.cuda.matmul, "fp32_precision", None),
+        getattr(getattr(torch.backends.cudnn, "conv", None), "fp32_precision", None),
+    )
+
+
+@pytest.mark.parametrize("precision, inside", [("highest", "ieee"), ("tf32", "tf32"), ("bf16", "ieee")])
+def test_precision_holds_inside_the_call_and_the_flags_come_back(model, X, precision, inside):
+    before = _tf32_state()
+    seen = []
+    handle = model.register_forward_pre_hook(
+        lambda *_: seen.append((torch.backends.cudnn.conv.fp32_precision, torch.is_autocast_enabled("cpu")))
+    )
+    try:
+        activations = LayerActivationTransformer(model, "1", device="cpu", precision=precision).fit_transform(X)
+    finally:
+        handle.remove()
+    assert set(seen) == {(inside, precision == "bf16")}
+    assert _tf32_state() == before
+    assert activations.dtype == np.float32
+    with torch.no_grad():
+        exact = torch.tanh(model[0](torch.from_numpy(X))).numpy()
+    # bfloat16 keeps 8 bits of mantissa: about 1e-2 relative; float32 is exact here.
+    np.testing.assert_allclose(activations, exact, rtol=2e-2 if precision == "bf16" else 1e-6, atol=1e-2 if precision == "bf16" else 1e-7)
+
+
+def test_the_flags_come_back_when_the_forward_pass_fails(X):
+    class Fails(nn.Module):
+        def forward(self, x):
+            raise RuntimeError("the user's module failed")
+
+    before = _tf32_state()
+    with pytest.raises(ValueError):
+        LayerActivationTransformer(nn.Sequential(Fails()), "0", device="cpu", precision="tf32").fit(X)
+    assert _tf32_state() == before
+
+
+def test_depth_profile_takes_the_precision(model, X):
+    with pytest.raises(ValueError, match="'precision' parameter"):
+        DepthProfile(model, device="cpu", precision="fp8").fit(X)
+    profile = DepthProfile(model, device="cpu", precision="bf16", n_resamples=0, random_state=0).fit(X)
+    exact = DepthProfile(model, device="cpu", n_resamples=0, random_state=0).fit(X)
+    assert profile.profile_["id"].iloc[0] == exact.profile_["id"].iloc[0]  # the input is not computed
+    np.testing.assert_allclose(profile.profile_["id"], exact.profile_["id"], rtol=0.1)
+
+
+def test_memory_budget_auto_is_a_quarter_of_the_available_memory(model, X):
+    profile = DepthProfile(model, device="cpu", n_resamples=0, pca_estimator=None).fit(X)
+    assert 0 < profile.memory_budget_ <= available_memory() // 4 * 1.5
+    fixed = DepthProfile(model, device="cpu", n_resamples=0, pca_estimator=None, memory_budget=10_000).fit(X)
+    assert fixed.memory_budget_ == 10_000
+    np.testing.assert_allclose(fixed.profile_["id"], profile.profile_["id"], rtol=1e-6)
+
+
+@pytest.mark.cuda
+def test_a_profile_on_the_device_equals_the_one_on_the_host(model, X):
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    data = np.repeat(X, 10, axis=0) + np.random.default_rng(0).normal(scale=0.01, size=(2000, 4)).astype(np.float32)
+    on_device = DepthProfile(model, device="cuda", random_state=0).fit(data)
+    on_host = DepthProfile(model, device="cpu", random_state=0).fit(data)
+    np.testing.assert_allclose(on_device.profile_["id"], on_host.profile_["id"], rtol=1e-4)
+    np.testing.assert_allclose(on_device.profile_["id_std"], on_host.profile_["id_std"], rtol=1e-2)
+    np.testing.assert_array_equal(on_device.profile_["pca_id"], on_host.profile_["pca_id"])

@@ -69,7 +69,7 @@ def test_standard_deviation_matches_the_spread_of_repeated_estimates(rng):
 
 
 def test_fit_sets_the_documented_attributes(curved_data):
-    estimator = GRIDEDimension(n1=4, n2=8).fit(curved_data)
+    estimator = GRIDEDimension(n1=4, n2=8, device="cpu").fit(curved_data)
     distances = np.sort(cdist(curved_data, curved_data), axis=1)[:, 1:]
     np.testing.assert_allclose(estimator.mu_, distances[:, 7] / distances[:, 3], rtol=1e-12)
     assert estimator.scale_ == pytest.approx(distances[:, 7].mean(), rel=1e-12)

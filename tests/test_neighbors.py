@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 from scipy.spatial.distance import cdist
 
 from sklearn_id._neighbors import (
@@ -183,3 +184,51 @@ def test_identical_points_are_an_error():
     with pytest.raises(ValueError, match="All 10 points are identical"):
         with pytest.warns(DuplicatePointsWarning):
             distinct_neighbor_distances(np.ones((10, 3)), [1, 2])
+
+
+# The torch engine, run on CPU torch so that every machine exercises its bounds and selection.
+
+
+@pytest.mark.parametrize("offset, scale", [(0.0, 1.0), (1e4, 1.0), (0.0, 1e-6), (1e4, 1e-3)])
+@pytest.mark.parametrize("k", [1, 3, 8])
+@pytest.mark.parametrize("block_size", [97, 4096])
+def test_torch_engine_matches_float64_brute_force(curved_data, offset, scale, k, block_size):
+    X = curved_data * scale + offset
+    expected_distances, expected_indices = brute_force(X, k)
+    for data in (X, torch.from_numpy(X)):
+        distances, indices = kneighbors_torch(data, k, device="cpu", block_size=block_size)
+        np.testing.assert_allclose(distances, expected_distances, rtol=1e-12)
+        np.testing.assert_array_equal(indices, expected_indices)
+
+
+def test_torch_engine_breaks_ties_by_the_lower_index():
+    # A regular grid: every point has several neighbours at exactly the same distance.
+    grid = np.stack(np.meshgrid(np.arange(12.0), np.arange(12.0)), axis=-1).reshape(-1, 2) + 1e3
+    expected_distances, expected_indices = brute_force(grid, 4)
+    distances, indices = kneighbors_torch(torch.from_numpy(grid), 4, device="cpu", block_size=50)
+    np.testing.assert_array_equal(distances, expected_distances)
+    np.testing.assert_array_equal(indices, expected_indices)
+
+
+def test_a_tensor_is_searched_where_it_lives(curved_data):
+    X = torch.from_numpy(curved_data.astype(np.float32) + 100)
+    reference = X.numpy().astype(np.float64)
+    distances, indices = kneighbors(X, 3)
+    np.testing.assert_allclose(distances, brute_force(reference, 3)[0], rtol=1e-12)
+    queries = X[:30] + 0.01
+    np.testing.assert_array_equal(
+        kneighbors(queries, 5, Y=X)[1], brute_force(queries.numpy().astype(np.float64), 5, Y=reference)[1]
+    )
+    np.testing.assert_allclose(
+        neighbor_distances_at(X, [2, 5]), brute_force(reference, 5)[0][:, [1, 4]], rtol=1e-12
+    )
+
+
+def test_duplicates_in_a_tensor_are_collapsed_like_in_an_array(curved_data):
+    X = np.r_[curved_data, curved_data[:5]]
+    with pytest.warns(DuplicatePointsWarning, match="5 exact duplicate rows"):
+        expected = distinct_neighbor_distances(X, [1, 2])
+    with pytest.warns(DuplicatePointsWarning, match="5 exact duplicate rows"):
+        found = distinct_neighbor_distances(torch.from_numpy(X), [1, 2])
+    np.testing.assert_allclose(found[0], expected[0], rtol=1e-12)
+    np.testing.assert_array_equal(found[1], expected[1])

@@ -46,7 +46,9 @@ def test_each_id_equals_twonn_on_the_layer(mlp, inputs, fitted):
 
 def test_gride_profiles_each_layer_at_a_larger_scale(mlp, inputs):
     estimator = GRIDEDimension(n1=8, n2=16)
-    profile = DepthProfile(mlp, id_estimator=estimator, pca_estimator=None, n_resamples=2, random_state=0).fit(inputs)
+    profile = DepthProfile(
+        mlp, id_estimator=estimator, pca_estimator=None, n_resamples=2, random_state=0, device="cpu"
+    ).fit(inputs)
     for layer, dimension in zip(profile.profile_["layer"], profile.profile_["id"]):
         activations = LayerActivationTransformer(mlp, layer, device="cpu").fit_transform(inputs)
         assert dimension == pytest.approx(GRIDEDimension(n1=8, n2=16).fit(activations).dimension_, rel=1e-9)
