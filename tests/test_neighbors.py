@@ -31,10 +31,11 @@ def brute_force(X, k, Y=None):
     "offset, scale", [(0.0, 1.0), (1e4, 1.0), (0.0, 1e-6), (1e4, 1e-3), (0.0, 1e12)]
 )
 @pytest.mark.parametrize("k", [1, 2, 7])
-def test_matches_float64_brute_force(curved_data, offset, scale, k):
-    X = curved_data * scale + offset
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_matches_float64_brute_force(curved_data, offset, scale, k, dtype):
+    X = (curved_data * scale + offset).astype(dtype)
     distances, indices = kneighbors(X, k, block_size=400)
-    expected_distances, expected_indices = brute_force(X, k)
+    expected_distances, expected_indices = brute_force(X.astype(np.float64), k)
     np.testing.assert_allclose(distances, expected_distances, rtol=1e-12)
     np.testing.assert_array_equal(indices, expected_indices)
 
