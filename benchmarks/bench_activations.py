@@ -58,11 +58,14 @@ def _worker(method, n_images, batch_size, device):
         "peak_mb": _peak_mb(),
         "before_mb": before,
         "output_mb": out.nbytes / 2**20,
-        "checksum": float(np.float64(out[:, :100]).sum()),
+        # A sample of the activations, to compare the two methods' values.
+        "sample": out[::97, ::997].astype(float).ravel().tolist(),
     }))
 
 
 def main():
+    import numpy as np
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-images", type=int, default=2000)
     parser.add_argument("--batch-size", type=int, default=128)
@@ -91,8 +94,10 @@ def main():
         label = "LayerActivationTransformer" if method == "ours" else "forward hook + list + cat"
         print(f"{label:<32} {seconds:9.2f} {seconds / ours:7.2f}x {peak:8.0f} {before:14.0f} {peak - before:9.0f}")
     output_mb = results["ours"][0]["output_mb"]
-    same = results["ours"][0]["checksum"] == results["hook loop"][0]["checksum"]
-    print(f"output array: {output_mb:.0f} MB; same activations: {same}")
+    ours, loop = (np.asarray(results[name][0]["sample"]) for name in ("ours", "hook loop"))
+    difference = float(np.abs(ours - loop).max() / np.abs(loop).max())
+    print(f"output array: {output_mb:.0f} MB; activations differ by at most {difference:.1e} of the largest "
+          "(float32 rounding: image batches go in channels-last)")
 
 
 if __name__ == "__main__":

@@ -1,10 +1,10 @@
-"""The command line: the seed paper's main finding on built-in data, and ``profile`` for your own images."""
+"""The command line: the seed paper's main finding on built-in data, ``profile`` for your own images, ``layers`` to list a model's."""
 
 import argparse
 from pathlib import Path
 
-from sklearn_id._cli_common import UsageError, checked_device, format_profile
-from sklearn_id._cli_profile import run_profile
+from sklearn_id._cli_common import UsageError, format_profile
+from sklearn_id._cli_profile import run_layers, run_profile
 
 
 def main(argv=None):
@@ -14,6 +14,8 @@ def main(argv=None):
     try:
         if args.command == "profile":
             run_profile(args)
+        elif args.command == "layers":
+            run_layers(args)
         else:
             run_main_job(args)
     except UsageError as error:
@@ -30,11 +32,12 @@ def _parser():
             "bars, PCA-ID), print the tables and write depth_profile.png."
         ),
     )
-    parser.add_argument("--out", type=Path, default=Path("."), help="folder for the figure (default: .)")
+    parser.add_argument("--out", type=output_folder, default=Path("."), help="folder for the figure (default: .)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the split, the weights and the subsamples")
-    parser.add_argument("--epochs", type=int, default=20, help="training epochs (default: 20)")
-    parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
-    commands = parser.add_subparsers(dest="command", metavar="{profile}")
+    parser.add_argument("--epochs", type=positive_int, default=20, help="training epochs (default: 20)")
+    parser.add_argument("--device", type=device_name, default="auto", help="auto (default), cpu, cuda or cuda:N")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    commands = parser.add_subparsers(dest="command", metavar="{profile,layers}")
     profile = commands.add_parser(
         "profile",
         help="profile a torchvision model on a folder of images",
@@ -43,20 +46,132 @@ def _parser():
             "class, as torchvision's ImageFolder reads it); writes profile.csv and profile.png."
         ),
     )
-    profile.add_argument("--model", required=True, help="torchvision:<name>, e.g. torchvision:resnet18")
+    _model_arguments(profile)
+    profile.add_argument("--images", type=image_folder, required=True, help="image folder")
+    profile.add_argument("--layers", default="auto", help="'auto' or comma-separated module names")
+    profile.add_argument("--n-images", type=positive_int, default=2000, help="images drawn at random (default: 2000)")
+    profile.add_argument("--batch-size", type=positive_int, default=64, help="images per forward pass (default: 64)")
     profile.add_argument(
+        "--n-resamples", type=resample_count, default=5,
+        help="random subsamples behind the error bars: 0 (none) or at least 2 (default: 5)",
+    )
+    profile.add_argument(
+        "--subsample", type=fraction, default=0.9, help="fraction of the images in each subsample (default: 0.9)"
+    )
+    profile.add_argument(
+        "--estimator", choices=["twonn", "gride"], default="twonn",
+        help="twonn (default: TwoNN, linear fit) or gride (GRIDE at the ranks of --ranks)",
+    )
+    profile.add_argument(
+        "--ranks", type=rank_pair, default=(2, 4), help="GRIDE's neighbour ranks n1,n2 (default: 2,4)"
+    )
+    profile.add_argument("--out", type=output_folder, default=Path("."), help="folder for profile.csv and profile.png")
+    profile.add_argument("--seed", type=int, default=0, help="seed of the image draw and the subsamples")
+    profile.add_argument("--device", type=device_name, default="auto", help="auto (default), cpu, cuda or cuda:N")
+    profile.add_argument("--quiet", action="store_true", help="no progress bars")
+    layers = commands.add_parser(
+        "layers",
+        help="list a torchvision model's layers",
+        description="Print a torchvision model's layers in forward order, with their output shapes, "
+        "for one image of --image-size pixels; the names are what --layers takes.",
+    )
+    _model_arguments(layers)
+    layers.add_argument("--image-size", type=positive_int, default=224, help="image side in pixels (default: 224)")
+    layers.add_argument("--device", type=device_name, default="auto", help="auto (default), cpu, cuda or cuda:N")
+    return parser
+
+
+def _model_arguments(command):
+    command.add_argument("--model", required=True, help="torchvision:<name>, e.g. torchvision:resnet18")
+    weights = command.add_mutually_exclusive_group()
+    weights.add_argument(
         "--weights", default=None,
         help="weights enum member, e.g. DEFAULT or IMAGENET1K_V1, read from the local torch cache "
         "(default: random initialisation)",
     )
-    profile.add_argument("--images", type=Path, required=True, help="image folder")
-    profile.add_argument("--layers", default="auto", help="'auto' or comma-separated module names")
-    profile.add_argument("--n-images", type=int, default=2000, help="images drawn at random (default: 2000)")
-    profile.add_argument("--batch-size", type=int, default=64)
-    profile.add_argument("--out", type=Path, default=Path("."), help="folder for profile.csv and profile.png")
-    profile.add_argument("--seed", type=int, default=0)
-    profile.add_argument("--device", default="auto")
-    return parser
+    weights.add_argument(
+        "--checkpoint", type=existing_file, default=None,
+        help="a state dict saved with torch.save(model.state_dict(), PATH), loaded with weights_only=True",
+    )
+
+
+def _argument_type(function):
+    """An argparse type from a check that raises ValueError: its message becomes argparse's one-line error."""
+
+    def check(text):
+        try:
+            return function(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    check.__name__ = function.__name__.replace("_", " ")
+    return check
+
+
+@_argument_type
+def positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise ValueError(f"{text} is not a positive integer")
+    return value
+
+
+@_argument_type
+def resample_count(text):
+    value = int(text)
+    if value < 0 or value == 1:
+        raise ValueError(f"{text}: use 0 (no error bars) or at least 2 subsamples")
+    return value
+
+
+@_argument_type
+def fraction(text):
+    value = float(text)
+    if not 0 < value < 1:
+        raise ValueError(f"{text} is not a fraction strictly between 0 and 1")
+    return value
+
+
+@_argument_type
+def rank_pair(text):
+    try:
+        n1, n2 = (int(part) for part in text.split(","))
+    except ValueError:
+        raise ValueError(f"{text!r}: give two ranks as n1,n2, e.g. 2,4") from None
+    if not 1 <= n1 < n2:
+        raise ValueError(f"{text}: GRIDE needs 1 <= n1 < n2")
+    return n1, n2
+
+
+@_argument_type
+def output_folder(text):
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{text} is a file; give a folder (it is created if missing)")
+    return path
+
+
+@_argument_type
+def image_folder(text):
+    path = Path(text)
+    if not path.is_dir():
+        raise ValueError(f"{text} is not a folder")
+    return path
+
+
+@_argument_type
+def existing_file(text):
+    path = Path(text)
+    if not path.is_file():
+        raise ValueError(f"{text} is not a file")
+    return path
+
+
+@_argument_type
+def device_name(text):
+    from sklearn_id._device import resolve_device
+
+    return resolve_device(text)
 
 
 def run_main_job(args):
@@ -73,18 +188,19 @@ def run_main_job(args):
     train_images, test_images, train_labels, test_labels = train_test_split(
         images, labels, test_size=0.3, stratify=labels, random_state=args.seed
     )
-    device = checked_device(args.device)
+    device = args.device
     # The same seed before each initialisation: the untrained network is the trained one's start.
     torch.manual_seed(args.seed)
     untrained = make_digits_classifier(max_epochs=args.epochs, device=device).initialize()
     torch.manual_seed(args.seed)
-    trained = make_digits_classifier(max_epochs=args.epochs, device=device, callbacks=[EpochProgressBar()])
+    callbacks = [] if args.quiet else [EpochProgressBar()]
+    trained = make_digits_classifier(max_epochs=args.epochs, device=device, callbacks=callbacks)
     trained.fit(train_images, train_labels)
     accuracy = trained.score(test_images, test_labels)
 
     profiles = {}
     for name, net in [("trained", trained), ("untrained", untrained)]:
-        profile = DepthProfile(net, random_state=args.seed, device=device, progress=True)
+        profile = DepthProfile(net, random_state=args.seed, device=device, progress=not args.quiet)
         profiles[name] = profile.fit(train_images).profile_
     print(f"\nDigitsCNN, {args.epochs} epochs: test accuracy {accuracy:.3f} on {len(test_labels)} held-out digits")
     print(
@@ -96,6 +212,6 @@ def run_main_job(args):
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / "depth_profile.png"
     ax = plot_depth_profile(profiles)
-    ax.set_title("DigitsCNN on scikit-learn digits: trained vs untrained")
+    ax.set_title(f"DigitsCNN on scikit-learn's digits ({len(train_labels)} training images): trained vs untrained")
     ax.figure.savefig(path, dpi=120, bbox_inches="tight")
     print(f"\nwrote {path}")

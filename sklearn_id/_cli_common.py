@@ -1,24 +1,14 @@
-"""What both commands of the command line share: the usage error, the device check and the table format."""
+"""What the commands of the command line share: the usage error and the table format."""
 
 import numpy as np
 
-__all__ = ["UsageError", "checked_device", "format_profile"]
+__all__ = ["UsageError", "format_profile"]
 
 _COLUMNS = {"layer": "layer", "relative_depth": "relative depth", "n_features": "features"}
 
 
 class UsageError(Exception):
     """A problem with the command's input that a message explains better than a traceback."""
-
-
-def checked_device(name):
-    """The device ``name`` resolves to, or a :class:`UsageError` that says why not."""
-    from sklearn_id._device import resolve_device
-
-    try:
-        return resolve_device(name)
-    except ValueError as error:
-        raise UsageError(f"--device {name}: {error}") from None
 
 
 def format_profile(profile):

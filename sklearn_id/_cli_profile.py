@@ -1,19 +1,19 @@
-"""``python -m sklearn_id profile``: a torchvision model's depth profile on a folder of images."""
+"""``python -m sklearn_id profile`` and ``layers``: a torchvision model's depth profile on a folder of images, and its layers."""
 
 import difflib
 from pathlib import Path
 
-from sklearn_id._cli_common import UsageError, checked_device, format_profile
+from sklearn_id._cli_common import UsageError, format_profile
 
 
 def run_profile(args):
     """Load the model and the images, profile, write ``profile.csv`` and ``profile.png``."""
     import torch
 
-    from sklearn_id import DepthProfile
+    from sklearn_id import DepthProfile, GRIDEDimension, TwoNNDimension
 
-    device = checked_device(args.device)
-    model, transform = load_torchvision_model(args.model, args.weights)
+    state_dict = load_state_dict(args.checkpoint) if args.checkpoint else None
+    model, transform = load_torchvision_model(args.model, args.weights, state_dict)
     dataset = load_image_folder(args.images, transform)
     n_images = min(args.n_images, len(dataset))
     if n_images < len(dataset):
@@ -21,8 +21,18 @@ def run_profile(args):
         chosen = torch.randperm(len(dataset), generator=generator)[:n_images].sort().values
         dataset = torch.utils.data.Subset(dataset, chosen.tolist())
     layers = args.layers if args.layers == "auto" else [name.strip() for name in args.layers.split(",")]
+    n1, n2 = args.ranks
+    estimator = GRIDEDimension(n1=n1, n2=n2) if args.estimator == "gride" else TwoNNDimension()
     profile = DepthProfile(
-        model, layers=layers, batch_size=args.batch_size, device=device, random_state=args.seed, progress=True
+        model,
+        layers=layers,
+        id_estimator=estimator,
+        n_resamples=args.n_resamples,
+        subsample=args.subsample,
+        batch_size=args.batch_size,
+        device=args.device,
+        random_state=args.seed,
+        progress=not args.quiet,
     )
     try:
         profile.fit(dataset)
@@ -31,18 +41,69 @@ def run_profile(args):
     args.out.mkdir(parents=True, exist_ok=True)
     profile.profile_.to_csv(args.out / "profile.csv", index=False)
     ax = profile.plot()
-    ax.set_title(f"{args.model} on {n_images} images of {args.images.name}")
+    weights = _weights_label(args)
+    ax.set_title(f"{args.model} ({weights}) on {n_images} images of {args.images.name}")
     ax.figure.savefig(args.out / "profile.png", dpi=120, bbox_inches="tight")
-    print(f"{args.model}, weights {args.weights or 'random'}, {n_images} images\n{format_profile(profile.profile_)}")
+    print(f"{args.model}, {weights}, {n_images} images, {estimator!r}\n{format_profile(profile.profile_)}")
     print(f"\nwrote {args.out / 'profile.csv'} and {args.out / 'profile.png'}")
 
 
-def load_torchvision_model(spec, weights_name):
+def run_layers(args):
+    """Print the model's layers in forward order, with their output shapes."""
+    import torch
+
+    from sklearn_id import list_layers
+
+    state_dict = load_state_dict(args.checkpoint) if args.checkpoint else None
+    model, _ = load_torchvision_model(args.model, args.weights, state_dict)
+    example = torch.zeros(1, 3, args.image_size, args.image_size)
+    try:
+        table = list_layers(model, example, device=args.device)
+    except ValueError as error:
+        raise UsageError(f"--image-size {args.image_size}: {error}") from error
+    print(f"{args.model}, {_weights_label(args)}, one image of {args.image_size} x {args.image_size}")
+    print(table.to_string(index=False))
+
+
+def _weights_label(args):
+    if args.checkpoint:
+        return f"weights from {args.checkpoint.name}"
+    return f"weights {args.weights}" if args.weights else "random weights"
+
+
+def load_state_dict(path):
+    """The state dict saved at ``path``, read with ``torch.load(weights_only=True)``.
+
+    A checkpoint that wraps it (``{"state_dict": ...}``, ``{"model": ...}``) is
+    unwrapped, and a ``module.`` prefix (``DataParallel``) dropped; anything
+    that is not a mapping of tensors is a :class:`UsageError`.
+    """
+    import torch
+
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many kinds for a file that is not a checkpoint
+        raise UsageError(f"--checkpoint {path}: not a torch checkpoint that loads with weights_only=True ({error.__class__.__name__}).") from None
+    for key in ("state_dict", "model_state_dict", "model"):
+        if isinstance(loaded, dict) and isinstance(loaded.get(key), dict):
+            loaded = loaded[key]
+    if not isinstance(loaded, dict) or not loaded or not all(isinstance(v, torch.Tensor) for v in loaded.values()):
+        raise UsageError(
+            f"--checkpoint {path}: not a state dict (a mapping of parameter names to tensors); "
+            "save one with torch.save(model.state_dict(), PATH)."
+        )
+    if all(key.startswith("module.") for key in loaded):
+        loaded = {key[len("module.") :]: value for key, value in loaded.items()}
+    return loaded
+
+
+def load_torchvision_model(spec, weights_name, state_dict=None):
     """The model named ``torchvision:<name>`` and the preprocessing of its weights.
 
     Weights are read from the local torch cache only (``torch.hub.get_dir()``);
     when they are not there, a :class:`UsageError` says where to put them,
-    rather than a download that fails offline.
+    rather than a download that fails offline. A ``state_dict`` is loaded
+    into the architecture; a mismatch names the missing and unexpected keys.
     """
     import torch
     import torchvision
@@ -72,9 +133,26 @@ def load_torchvision_model(spec, weights_name):
                 "--weights to profile the randomly initialised network."
             )
     model = torchvision.models.get_model(name, weights=weights)
+    if state_dict is not None:
+        _load_into(model, name, state_dict)
     # The preprocessing of the weights' family, which is known without downloading.
     transform = (weights or weights_enum.DEFAULT).transforms()
     return model, transform
+
+
+def _load_into(model, name, state_dict):
+    expected = model.state_dict()
+    missing = [key for key in expected if key not in state_dict]
+    unexpected = [key for key in state_dict if key not in expected]
+    wrong_shape = [key for key in expected if key in state_dict and state_dict[key].shape != expected[key].shape]
+    if missing or unexpected or wrong_shape:
+        parts = [
+            f"{label} {', '.join(keys[:3])}{' ...' if len(keys) > 3 else ''} ({len(keys)})"
+            for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong_shape))
+            if keys
+        ]
+        raise UsageError(f"--checkpoint is not a state dict of torchvision's {name}: {'; '.join(parts)}.")
+    model.load_state_dict(state_dict)
 
 
 def load_image_folder(folder, transform):

@@ -28,20 +28,29 @@ def _as_profiles(profiles):
 
 
 def plot_depth_profile(profiles, ax=None, *, pca=True):
-    """ID against relative depth for one or several networks (Ansuini et al. 2019, Fig. 3).
+    """ID against depth for one or several networks (Ansuini et al. 2019, Fig. 3), PCA-ID in a panel below.
+
+    The x-axis is the relative depth, labelled with the layer names of the
+    first profile; both axes start at zero, so the size of a change reads
+    true; the legend sits outside the data.
 
     Parameters
     ----------
     profiles : DataFrame, DepthProfile, or dict of label to either
-        Profiles with ``relative_depth``, ``id`` and optionally ``id_std``
-        and ``pca_id`` columns.
-    ax : matplotlib Axes, default=None
+        Profiles with ``layer``, ``relative_depth``, ``id`` and optionally
+        ``id_std`` and ``pca_id`` columns.
+    ax : matplotlib Axes or pair of Axes, default=None
+        Where to draw. None makes a new figure, with a second panel for
+        PCA-ID when it was computed; one Axes gets the TwoNN ID only; a pair
+        gets the TwoNN ID and the PCA-ID.
     pca : bool, default=True
-        Also draw PCA-ID (dashed, on a second axis) where it was computed.
+        Also draw PCA-ID where it was computed.
 
     Returns
     -------
     ax : matplotlib Axes
+        The TwoNN panel; the PCA-ID panel, when drawn, is the next axes of
+        ``ax.figure``.
 
     Examples
     --------
@@ -50,33 +59,47 @@ def plot_depth_profile(profiles, ax=None, *, pca=True):
     >>> import pandas as pd
     >>> from sklearn_id.plotting import plot_depth_profile
     >>> profile = pd.DataFrame({"layer": ["input", "pool1", "fc"], "relative_depth": [0, 0.5, 1],
-    ...                         "id": [13.0, 20.0, 8.0], "id_std": [0.3, 0.5, 0.2]})
-    >>> plot_depth_profile(profile).get_xlabel()
-    'relative depth'
+    ...                         "id": [13.0, 20.0, 8.0], "id_std": [0.3, 0.5, 0.2], "pca_id": [30, 60, 9]})
+    >>> ax = plot_depth_profile(profile)
+    >>> [label.get_text() for label in ax.figure.axes[1].get_xticklabels()]
+    ['input', 'pool1', 'fc']
     """
-    ax = _axes(ax)
-    twin = None
-    for label, profile in _as_profiles(profiles).items():
+    profiles = _as_profiles(profiles)
+    with_pca = pca and any("pca_id" in p and p["pca_id"].notna().any() for p in profiles.values())
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        rows = 2 if with_pca else 1
+        figure, axes = plt.subplots(rows, 1, sharex=True, figsize=(7, 2.6 + 2.2 * rows), squeeze=False)
+        id_ax, pca_ax = axes[0, 0], (axes[1, 0] if with_pca else None)
+    elif isinstance(ax, (list, tuple)) or getattr(ax, "ndim", 0) == 1:
+        id_ax, pca_ax = ax[0], (ax[1] if with_pca else None)
+    else:
+        id_ax, pca_ax = ax, None
+    for label, profile in profiles.items():
         std = profile["id_std"] if "id_std" in profile else None
-        line = ax.errorbar(
-            profile["relative_depth"], profile["id"], yerr=std, marker="o", capsize=3,
-            label=f"{label} TwoNN ID".strip(),
+        line = id_ax.errorbar(
+            profile["relative_depth"], profile["id"], yerr=std, marker="o", capsize=4, elinewidth=1.5,
+            label=label or "TwoNN ID",
         )
-        if pca and "pca_id" in profile and profile["pca_id"].notna().any():
-            twin = twin or ax.twinx()
-            twin.plot(
-                profile["relative_depth"], profile["pca_id"], linestyle="--", marker="s",
-                color=line[0].get_color(), alpha=0.6, label=f"{label} PCA-ID".strip(),
+        if pca_ax is not None and "pca_id" in profile:
+            pca_ax.plot(
+                profile["relative_depth"], profile["pca_id"], marker="s", color=line[0].get_color(),
+                label=label or "PCA-ID",
             )
-    ax.set_xlabel("relative depth")
-    ax.set_ylabel("intrinsic dimension (TwoNN)")
-    handles, labels = ax.get_legend_handles_labels()
-    if twin is not None:
-        twin.set_ylabel("PCA-ID (components for 90% variance)")
-        more_handles, more_labels = twin.get_legend_handles_labels()
-        handles, labels = handles + more_handles, labels + more_labels
-    ax.legend(handles, labels, loc="best", fontsize="small")
-    return ax
+    id_ax.set_ylabel("intrinsic dimension\n(TwoNN)")
+    id_ax.set_ylim(bottom=0)
+    id_ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", frameon=False)
+    bottom = id_ax
+    if pca_ax is not None:
+        pca_ax.set_ylabel("PCA-ID (components\nfor 90% variance)")
+        pca_ax.set_ylim(bottom=0)
+        bottom = pca_ax
+    first = next(iter(profiles.values()))
+    if "layer" in first:
+        bottom.set_xticks(first["relative_depth"], first["layer"], rotation=45, ha="right")
+    bottom.set_xlabel("layer (spaced by relative depth)")
+    return id_ax
 
 
 def plot_id_vs_accuracy(ids, accuracies, labels=None, ax=None, *, accuracy_label="accuracy"):

@@ -48,7 +48,8 @@ def test_an_unusable_device_is_explained(device, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["--device", device, "--epochs", "1"])
     assert exit_info.value.code == 2
-    assert f"--device {device}:" in capsys.readouterr().err
+    expected = "is not a device: 'auto', 'cpu'" if device == "gpu" else "was requested but torch sees no CUDA device"
+    assert f"argument --device: device={device!r} {expected}" in capsys.readouterr().err
 
 
 def test_help_runs_as_a_module():
@@ -115,3 +116,124 @@ def test_weights_come_from_the_local_torch_cache(tmp_path, monkeypatch):
     model, transform = load_torchvision_model("torchvision:resnet18", "DEFAULT")
     assert torch.equal(model.conv1.weight, saved["conv1.weight"])
     assert transform(Image.new("RGB", (300, 200))).shape == (3, 224, 224)
+
+
+def _fails_before_any_model(monkeypatch):
+    """Make building any torchvision model an error, so a test sees that validation came first."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a model was built before the arguments were checked")
+
+    monkeypatch.setattr(torchvision.models, "get_model", refuse)
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["--n-images", "-3"], "argument --n-images: -3 is not a positive integer"),
+        (["--n-images", "many"], "argument --n-images: invalid literal"),
+        (["--batch-size", "0"], "argument --batch-size: 0 is not a positive integer"),
+        (["--n-resamples", "1"], "argument --n-resamples: 1: use 0 (no error bars) or at least 2"),
+        (["--n-resamples", "-2"], "argument --n-resamples"),
+        (["--subsample", "1.5"], "argument --subsample: 1.5 is not a fraction strictly between 0 and 1"),
+        (["--subsample", "0"], "argument --subsample"),
+        (["--estimator", "pca"], "argument --estimator: invalid choice: 'pca'"),
+        (["--ranks", "4,2"], "argument --ranks: 4,2: GRIDE needs 1 <= n1 < n2"),
+        (["--ranks", "4"], "argument --ranks: '4': give two ranks as n1,n2"),
+        (["--device", "gpu"], "argument --device: device='gpu' is not a device"),
+        (["--checkpoint", "nowhere.pt"], "argument --checkpoint: nowhere.pt is not a file"),
+        (["--weights", "DEFAULT", "--checkpoint", __file__], "argument --checkpoint: not allowed with argument --weights"),
+    ],
+)
+def test_bad_flags_are_one_line_errors_before_any_model(image_folder, monkeypatch, capsys, arguments, message):
+    _fails_before_any_model(monkeypatch)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["profile", "--model", "torchvision:resnet18", "--images", str(image_folder), *arguments])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert message in error
+    assert len(error.strip().splitlines()[-1]) > 0 and "Traceback" not in error
+
+
+def test_an_out_that_is_a_file_is_refused_before_any_work(image_folder, tmp_path, monkeypatch, capsys):
+    _fails_before_any_model(monkeypatch)
+    (tmp_path / "taken").write_text("a file")
+    for argv in (
+        ["profile", "--model", "torchvision:resnet18", "--images", str(image_folder), "--out", str(tmp_path / "taken")],
+        ["--out", str(tmp_path / "taken")],
+    ):
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        assert exit_info.value.code == 2
+        assert "is a file; give a folder" in capsys.readouterr().err
+
+
+def test_layers_prints_the_table(capsys):
+    assert main(["layers", "--model", "torchvision:resnet18", "--image-size", "64", "--device", "cpu"]) == 0
+    printed = capsys.readouterr().out
+    assert "random weights, one image of 64 x 64" in printed
+    lines = printed.strip().splitlines()
+    assert lines[1].split() == ["layer", "type", "output_shape", "n_features"]
+    rows = {line.split()[0]: line for line in lines[2:]}
+    assert rows["maxpool"].split()[1] == "MaxPool2d" and rows["maxpool"].split()[-1] == str(64 * 16 * 16)
+    assert rows["fc"].split()[-1] == "1000"
+    assert list(rows)[0] == "input" and list(rows).index("layer4") < list(rows).index("avgpool")
+
+
+def test_a_checkpoint_is_loaded_into_the_architecture(image_folder, tmp_path, capsys):
+    torch.manual_seed(3)
+    model = torchvision.models.get_model("resnet18", weights=None)
+    path = tmp_path / "mine.pt"
+    torch.save({"state_dict": model.state_dict()}, path)
+    argv = ["profile", "--model", "torchvision:resnet18", "--images", str(image_folder), "--checkpoint", str(path)]
+    main([*argv, "--layers", "avgpool,fc", "--n-resamples", "0", "--out", str(tmp_path), "--quiet", "--device", "cpu"])
+    captured = capsys.readouterr()
+    assert "weights from mine.pt" in captured.out
+    assert captured.err == ""  # --quiet: no progress bars
+    _, transform = load_torchvision_model("torchvision:resnet18", None)
+    dataset = torchvision.datasets.ImageFolder(image_folder, transform=transform)
+    expected = DepthProfile(model, layers=["avgpool", "fc"], n_resamples=0, device="cpu").fit(dataset)
+    np.testing.assert_allclose(pd.read_csv(tmp_path / "profile.csv")["id"], expected.profile_["id"], rtol=1e-9)
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("not a checkpoint", "not a torch checkpoint that loads with weights_only=True"),
+        ({"step": 3}, "not a state dict (a mapping of parameter names to tensors)"),
+        ("alexnet", "is not a state dict of torchvision's resnet18: missing conv1.weight, bn1.weight, bn1.bias ..."),
+    ],
+    ids=["garbage", "no-tensors", "other-architecture"],
+)
+def test_a_wrong_checkpoint_is_a_one_line_error(image_folder, tmp_path, capsys, content, message):
+    path = tmp_path / "bad.pt"
+    if content == "not a checkpoint":
+        path.write_text(content)
+    elif content == "alexnet":
+        torch.save(torchvision.models.get_model("alexnet", weights=None).state_dict(), path)
+    else:
+        torch.save(content, path)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["layers", "--model", "torchvision:resnet18", "--checkpoint", str(path)])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err.strip()
+    assert message in error and len(error.splitlines()) == 1
+
+
+def test_gride_and_resampling_flags_reach_the_profile(image_folder, tmp_path, capsys):
+    argv = ["profile", "--model", "torchvision:resnet18", "--images", str(image_folder), "--layers", "avgpool"]
+    torch.manual_seed(0)
+    main([*argv, "--estimator", "gride", "--ranks", "2,4", "--n-resamples", "3", "--subsample", "0.8",
+          "--out", str(tmp_path), "--quiet", "--device", "cpu"])
+    assert "GRIDEDimension(n1=2, n2=4)" in capsys.readouterr().out
+    torch.manual_seed(0)
+    model, transform = load_torchvision_model("torchvision:resnet18", None)
+    dataset = torchvision.datasets.ImageFolder(image_folder, transform=transform)
+    from sklearn_id import GRIDEDimension
+
+    expected = DepthProfile(
+        model, layers=["avgpool"], id_estimator=GRIDEDimension(n1=2, n2=4), n_resamples=3, subsample=0.8,
+        random_state=0, device="cpu",
+    ).fit(dataset)
+    table = pd.read_csv(tmp_path / "profile.csv")
+    np.testing.assert_allclose(table[["id", "id_std"]], expected.profile_[["id", "id_std"]], rtol=1e-9)

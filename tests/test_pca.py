@@ -88,3 +88,17 @@ def test_standardised_spectrum_is_the_paper_recipe_without_its_svd(rng, shape, d
 def test_standardised_spectrum_of_identical_points_is_an_error():
     with pytest.raises(ValueError, match="All samples are identical"):
         standardised_spectrum(np.ones((10, 30)))
+
+
+@pytest.mark.parametrize("shape", [(300, 1000), (1000, 300)], ids=["wide", "tall"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_standardised_spectrum_of_a_tensor_is_computed_by_torch_alike(rng, shape, dtype):
+    # The route DepthProfile takes on a GPU, run by torch on the CPU.
+    torch = pytest.importorskip("torch")
+    n_samples, n_features = shape
+    X = np.tanh(rng.normal(size=(n_samples, 20)) @ rng.normal(size=(20, n_features)))
+    X = (X * rng.uniform(1e-3, 1e3, size=n_features) + 1e4).astype(dtype)
+    expected = PCA().fit(StandardScaler().fit_transform(X.astype(np.float64))).explained_variance_ratio_
+    spectrum = standardised_spectrum(torch.from_numpy(X))
+    np.testing.assert_allclose(spectrum[: expected.size], expected, atol=1e-12 if dtype == np.float64 else 1e-7)
+    np.testing.assert_allclose(spectrum, standardised_spectrum(X), atol=1e-12 if dtype == np.float64 else 1e-8)

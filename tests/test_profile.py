@@ -177,8 +177,14 @@ def test_plot_draws_id_and_pca(fitted):
 
     matplotlib.use("Agg")
     ax = fitted.plot()
-    assert ax.get_xlabel() == "relative depth"
-    assert len(ax.figure.axes) == 2  # PCA-ID on its own axis
+    assert len(ax.figure.axes) == 2  # PCA-ID in its own panel, below
+    pca_ax = ax.figure.axes[1]
+    assert pca_ax.get_xlabel() == "layer (spaced by relative depth)"
+    assert [label.get_text() for label in pca_ax.get_xticklabels()] == fitted.profile_["layer"].tolist()
+    np.testing.assert_allclose(pca_ax.get_xticks(), fitted.profile_["relative_depth"])
+    np.testing.assert_allclose(np.asarray(ax.lines[0].get_ydata(), dtype=float), fitted.profile_["id"])
+    np.testing.assert_allclose(np.asarray(pca_ax.lines[0].get_ydata(), dtype=float), fitted.profile_["pca_id"])
+    assert ax.get_ylim()[0] == 0 and pca_ax.get_ylim()[0] == 0
 
 
 @pytest.mark.parametrize(
