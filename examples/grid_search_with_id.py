@@ -57,9 +57,9 @@ for width, group in results.groupby("param_module__width"):
     )
     for _, row in group.iterrows():
         ax.annotate(f"{row['param_max_epochs']} ep.", (row["mean_test_last_hidden_id"], row["mean_test_accuracy"]),
-                    fontsize=7, xytext=(4, -8), textcoords="offset points")
+                    fontsize=7, xytext=(5, 5), textcoords="offset points")
 ax.set(xlabel="ID of the last hidden layer (held-out folds)", ylabel="accuracy (held-out folds)",
        title="GridSearchCV over a skorch CNN on digits")
-ax.legend()
+ax.legend(loc="lower left")
 fig.tight_layout()
 fig.savefig("grid_search_with_id.png", dpi=120)

@@ -74,9 +74,26 @@ left.set(
     xlabel="ID of the last hidden layer (d1)", ylabel="test error (%)",
     title=f"DigitsCNN family on digits: r = {ours.r:.2f}",
 )
-right.scatter(published_ids, published_errors, color="tab:red")
-for name, (dimension, error) in PUBLISHED.items():
-    right.annotate(name, (dimension, error), fontsize=7, xytext=(3, 3), textcoords="offset points")
+# One marker per family, and only the depth written beside each point, placed where it has room.
+FAMILIES = {"AlexNet": ("tab:gray", "D"), "VGG": ("tab:blue", "o"), "VGG-bn": ("tab:orange", "s"), "ResNet": ("tab:red", "^")}
+OFFSETS = {"VGG-11": (-14, 4), "VGG-13": (5, -9), "ResNet-18": (5, 4), "VGG-16": (5, -9), "VGG-11-bn": (-6, 6),
+           "VGG-13-bn": (-17, 4), "VGG-19": (-13, -10), "VGG-16-bn": (5, 2), "VGG-19-bn": (-14, -10),
+           "ResNet-101": (5, -4), "ResNet-152": (5, -6)}
+
+
+def family_of(name):
+    return "VGG-bn" if name.endswith("-bn") else name.split("-")[0]
+
+
+for family, (color, marker) in FAMILIES.items():
+    members = {name: value for name, value in PUBLISHED.items() if family_of(name) == family}
+    x, y = np.array(list(members.values())).T
+    right.scatter(x, y, color=color, marker=marker, label=family)
+    for name, (dimension, error) in members.items():
+        depth = name.split("-")[1] if "-" in name else ""
+        right.annotate(depth, (dimension, error), fontsize=7, color=color,
+                       xytext=OFFSETS.get(name, (5, 2)), textcoords="offset points")
+right.legend(title="family (label: depth)", fontsize="small", loc="upper left")
 right.set(
     xlabel="ID of the last hidden layer", ylabel="ImageNet top-5 error (%)",
     title=f"Published (Ansuini et al. 2019, Fig. 4): r = {paper.r:.2f}",

@@ -97,9 +97,24 @@ def plot_depth_profile(profiles, ax=None, *, pca=True):
         bottom = pca_ax
     first = next(iter(profiles.values()))
     if "layer" in first:
-        bottom.set_xticks(first["relative_depth"], first["layer"], rotation=45, ha="right")
+        depths = list(first["relative_depth"])
+        bottom.set_xticks(depths, _tick_labels(depths, list(first["layer"])), rotation=45, ha="right")
     bottom.set_xlabel("layer (spaced by relative depth)")
     return id_ax
+
+
+def _tick_labels(depths, names, min_gap=0.04):
+    """Layer names for ticks at ``depths``; names of ticks closer than ``min_gap`` of the span share one label."""
+    span = (max(depths) - min(depths)) or 1.0
+    labels, group_start = [], None
+    for depth, name in zip(depths, names):
+        if group_start is not None and depth - depths[group_start] < min_gap * span:
+            labels[group_start] += f"/{name}"
+            labels.append("")
+        else:
+            group_start = len(labels)
+            labels.append(str(name))
+    return labels
 
 
 def plot_id_vs_accuracy(ids, accuracies, labels=None, ax=None, *, accuracy_label="accuracy"):
