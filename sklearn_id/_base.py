@@ -34,6 +34,7 @@ from sklearn_id._neighbors import (
 
 __all__ = [
     "NeighborRatioMixin",
+    "check_log_ratios",
     "dimensions_with_resamples",
     "fitted_dimension",
     "has_neighbor_seam",
@@ -43,6 +44,43 @@ __all__ = [
 # subsample still finds its own neighbours among them (all but about 1e-6 of
 # the points for TwoNN); smaller subsamples list proportionally more.
 _RESAMPLE_MARGIN = 6
+
+
+def check_log_ratios(mu):
+    """``log mu`` of neighbour-distance ratios, checked: a 1-D float64 array, or a ValueError that says what is wrong.
+
+    Ratios equal to 1 up to rounding (equidistant neighbours, whose exact
+    distances still differ in the last bits, as on a grid) count as exactly
+    1: their logarithms are set to zero, so that a lattice is recognised as
+    one instead of giving an absurd estimate.
+
+    Parameters
+    ----------
+    mu : array-like of shape (n_points,)
+        Ratios of a farther to a nearer neighbour distance.
+
+    Returns
+    -------
+    log_mu : ndarray of shape (n_points,)
+    """
+    mu = check_array(mu, ensure_2d=False, dtype=np.float64, input_name="mu")
+    if mu.ndim != 1:
+        raise ValueError(f"mu must be a 1-D array of ratios, got shape {mu.shape}.")
+    if mu.size < 2:
+        raise ValueError(f"At least 2 ratios are needed to estimate a dimension, got {mu.size}.")
+    below = mu < 1
+    if below.any():
+        raise ValueError(
+            f"Ratios mu = r_far / r_near must be at least 1, but {below.sum()} are below 1 (the smallest "
+            f"is {mu.min():.6g}); pass the farther neighbour's distance over the nearer one's."
+        )
+    log_mu = np.log(mu)
+    log_mu[log_mu < _TIED] = 0.0
+    return log_mu
+
+
+# Logarithms of ratios this close to 1 come from equal distances rounded differently.
+_TIED = 8 * np.finfo(np.float64).eps
 
 
 def fitted_dimension(estimator):

@@ -5,9 +5,9 @@ from numbers import Integral
 import numpy as np
 from scipy.optimize import elementwise
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
-from sklearn_id._base import NeighborRatioMixin
+from sklearn_id._base import NeighborRatioMixin, check_log_ratios
 from sklearn_id._device import DEVICE_CONSTRAINT
 
 __all__ = ["GRIDEDimension", "gride_mle"]
@@ -70,13 +70,14 @@ def _standard_deviation(dimension, log_mu, n1, n2):
     return float(information**-0.5)
 
 
-def _log_ratios(mu):
-    log_mu = np.log(np.asarray(mu, dtype=np.float64))
-    if log_mu.min() < 0:
-        raise ValueError("Ratios mu = r_n2 / r_n1 must be at least 1.")
-    return log_mu
-
-
+@validate_params(
+    {
+        "mu": ["array-like"],
+        "n1": [Interval(Integral, 1, None, closed="left")],
+        "n2": [Interval(Integral, 2, None, closed="left")],
+    },
+    prefer_skip_nested_validation=True,
+)
 def gride_mle(mu, n1=1, n2=2):
     """Maximum-likelihood GRIDE dimension from the ratios ``mu = r_n2 / r_n1``.
 
@@ -111,7 +112,7 @@ def gride_mle(mu, n1=1, n2=2):
     """
     if not 1 <= n1 < n2:
         raise ValueError(f"GRIDE needs 1 <= n1 < n2, got n1={n1} and n2={n2}.")
-    dimension = float(_solve(_log_ratios(mu), n1, n2))
+    dimension = float(_solve(check_log_ratios(mu), n1, n2))
     if not np.isfinite(dimension):
         raise ValueError(
             f"Every ratio r_{n2} / r_{n1} equals 1 (the neighbours are equidistant, "
@@ -239,7 +240,7 @@ class GRIDEDimension(NeighborRatioMixin, TransformerMixin, BaseEstimator):
         return gride_mle(mu, self.n1, self.n2)
 
     def _std_from_ratios(self, mu, dimension):
-        return _standard_deviation(dimension, np.log(mu), self.n1, self.n2)
+        return _standard_deviation(dimension, check_log_ratios(mu), self.n1, self.n2)
 
     def _local_dimension(self, log_mu):
         """GRIDE maximum likelihood of each row of log-ratios (see ``transform``)."""

@@ -5,9 +5,9 @@ from numbers import Integral, Real
 import numpy as np
 from scipy import stats
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
-from sklearn_id._base import NeighborRatioMixin
+from sklearn_id._base import NeighborRatioMixin, check_log_ratios
 from sklearn_id._device import DEVICE_CONSTRAINT
 
 __all__ = [
@@ -42,12 +42,13 @@ def _total_log_ratio(log_mu_sorted, n_kept):
 
 
 def _sorted_log_ratios(mu):
-    log_mu = np.sort(np.log(np.asarray(mu, dtype=np.float64)))
-    if log_mu[0] < 0:
-        raise ValueError("Ratios mu = r2 / r1 must be at least 1.")
-    return log_mu
+    return np.sort(check_log_ratios(mu))
 
 
+@validate_params(
+    {"mu": ["array-like"], "discard_fraction": [Interval(Real, 0, 1, closed="neither")]},
+    prefer_skip_nested_validation=True,
+)
 def twonn_linear_fit(mu, discard_fraction=0.1):
     """TwoNN dimension by the linear fit of Facco et al. (2017).
 
@@ -99,6 +100,10 @@ def twonn_linear_fit(mu, discard_fraction=0.1):
     return float(x @ y / sxx)
 
 
+@validate_params(
+    {"mu": ["array-like"], "discard_fraction": [Interval(Real, 0, 1, closed="left")]},
+    prefer_skip_nested_validation=True,
+)
 def twonn_mle(mu, discard_fraction=0.0):
     """Unbiased maximum-likelihood TwoNN dimension.
 
@@ -139,6 +144,14 @@ def twonn_mle(mu, discard_fraction=0.0):
     return float((n_kept - 1) / total)
 
 
+@validate_params(
+    {
+        "mu": ["array-like"],
+        "discard_fraction": [Interval(Real, 0, 1, closed="left")],
+        "confidence": [Interval(Real, 0, 1, closed="neither")],
+    },
+    prefer_skip_nested_validation=True,
+)
 def twonn_interval(mu, discard_fraction=0.0, confidence=0.95):
     """Exact confidence interval for the TwoNN dimension.
 
