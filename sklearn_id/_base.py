@@ -19,6 +19,7 @@ import math
 import numpy as np
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, clone
 from sklearn.pipeline import Pipeline
+from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from sklearn_id._device import as_numpy, is_tensor, resolve_device
@@ -213,7 +214,12 @@ class NeighborRatioMixin(ClassNamePrefixFeaturesOutMixin):
     @property
     def neighbor_ranks(self):
         """The neighbour ranks the estimate reads, ``(near, far)``; reading it validates the parameters."""
-        self._validate_params()
+        try:
+            self._validate_params()
+        except InvalidParameterError as error:
+            # A plain ValueError: a function validated by sklearn that reads this
+            # (id_scaling) would otherwise relabel the message with its own name.
+            raise ValueError(str(error)) from None
         return self._ranks()
 
     def dimension_from_neighbors(self, distances, *, return_std=False):
@@ -308,7 +314,15 @@ class NeighborRatioMixin(ClassNamePrefixFeaturesOutMixin):
             _, indices = kneighbors_precomputed(X[:, self._distinct_index], k, exclude_self=False)
         else:
             _, indices = kneighbors(X, k, Y=self._fit_X, device=self.device_)
-        return self._local_dimension(np.log(self.mu_)[indices])[:, None]
+        local = self._local_dimension(check_log_ratios(self.mu_)[indices])
+        undefined = ~np.isfinite(local)
+        if undefined.any():
+            raise ValueError(
+                f"{undefined.sum()} of the {local.size} samples have only fitted neighbours whose two "
+                "neighbours are equidistant (ratios of 1, as on a grid), so their local dimension is "
+                f"undefined; raise n_neighbors (now {self.n_neighbors}) to pool more fitted points."
+            )
+        return local[:, None]
 
     def _validate_input(self, X, *, reset):
         X = validate_data(

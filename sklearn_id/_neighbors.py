@@ -318,13 +318,47 @@ def _on_distinct_points(X, n_neighbors, metric, search, nearest):
     rows and each row's representative among them.
     """
     n_samples = X.shape[0]
+    X, unit = (X, 1.0) if metric == "precomputed" else _unit_scaled(X)
     if n_neighbors < n_samples:
         result = search(X)
         if nearest(result).min() > 0:
             everything = np.arange(n_samples)
-            return result, everything, everything
+            return _unscaled(result, unit), everything, everything
     distinct, representative = collapse_duplicates(X, n_neighbors, metric=metric)
-    return search(restrict_points(X, distinct, metric=metric)), distinct, representative
+    return _unscaled(search(restrict_points(X, distinct, metric=metric)), unit), distinct, representative
+
+
+def _unit_scaled(X):
+    """``X`` times a power of two that brings it near unit size, and that power, when it is far from it.
+
+    Multiplying by a power of two is exact, so distances scale exactly and
+    their ratios do not change; it keeps squared distances clear of float64's
+    underflow (data near 1e-170) and the float32 screen clear of overflow
+    (data near 1e39). Ordinary data are returned as they are, without a copy.
+    """
+    if is_tensor(X) or X.size == 0:
+        return X, 1.0
+    unit = _unit_for(X)
+    return (X, 1.0) if unit == 1.0 else (X * X.dtype.type(unit), unit)
+
+
+def _unit_for(*arrays):
+    """The power of two that brings arrays of their largest magnitude near unit size; 1.0 for ordinary data."""
+    largest = max(float(np.abs(A).max()) for A in arrays)
+    if largest == 0 or 2.0**-60 <= largest <= 2.0**60:
+        return 1.0
+    return 2.0 ** -np.frexp(largest)[1]
+
+
+def _unscaled(result, unit):
+    """A search's result with its distances in the data's own units again (indices unchanged)."""
+    if unit == 1.0:
+        return result
+    if isinstance(result, list):
+        return [_unscaled(level, unit) for level in result]
+    if isinstance(result, tuple):
+        return (result[0] / unit, *result[1:])
+    return result / unit
 
 
 def restrict_points(X, rows, *, metric="euclidean"):
@@ -377,6 +411,19 @@ def check_distance_matrix(D, owner, *, square=True):
             "pass the pairwise distances of the samples, or use metric='euclidean'."
         )
     check_non_negative(D, owner)
+    if square:
+        if np.diagonal(D).any():
+            raise ValueError(
+                f"{owner} needs zeros on the diagonal (each sample's distance to itself), but "
+                f"{np.count_nonzero(np.diagonal(D))} diagonal entries are not zero; a similarity or "
+                "kernel matrix is not a distance matrix."
+            )
+        asymmetry = np.abs(D - D.T).max() if D.size else 0.0
+        if asymmetry > 1e-9 * max(D.max(), np.finfo(np.float64).tiny):
+            raise ValueError(
+                f"{owner} needs a symmetric distance matrix, but D[i, j] and D[j, i] differ by up to "
+                f"{asymmetry:.3g}; pass (D + D.T) / 2 if the difference is rounding."
+            )
 
 
 class PiecewiseDistances:
@@ -419,9 +466,10 @@ def _distances_between(X, rows, cols, metric):
 
         targets = X[torch.as_tensor(cols, device=X.device)].double()
         return np.stack([((targets - X[int(row)].double()) ** 2).sum(1).sqrt().cpu().numpy() for row in rows])
+    X, unit = _unit_scaled(X)
     pairs_rows = np.repeat(rows, cols.size)
     pairs_cols = np.tile(cols, rows.size)
-    return np.sqrt(_exact_squared_distances(X, X, pairs_rows, pairs_cols)).reshape(rows.size, cols.size)
+    return np.sqrt(_exact_squared_distances(X, X, pairs_rows, pairs_cols)).reshape(rows.size, cols.size) / unit
 
 
 # --- Searches --------------------------------------------------------------------------------
@@ -487,7 +535,15 @@ def kneighbors(X, n_neighbors, *, Y=None, device="cpu", block_size=None):
         from sklearn_id._neighbors_torch import kneighbors_torch
 
         return kneighbors_torch(X, n_neighbors, Y=Y, device=device, block_size=block_size)
-    return _kneighbors_cpu(X, n_neighbors, Y=None if Y is None else np.asarray(Y), block_size=block_size)
+    if Y is None:
+        return _kneighbors_cpu(X, n_neighbors, Y=None, block_size=block_size)
+    # Queries and references at one common scale (see _unit_scaled).
+    Y = np.asarray(Y)
+    unit = _unit_for(X, Y)
+    if unit == 1.0:
+        return _kneighbors_cpu(X, n_neighbors, Y=Y, block_size=block_size)
+    scaled = _kneighbors_cpu(X * X.dtype.type(unit), n_neighbors, Y=Y * Y.dtype.type(unit), block_size=block_size)
+    return _unscaled(scaled, unit)
 
 
 def nested_kneighbors(X, n_neighbors, n_levels, *, device="cpu", block_size=None):

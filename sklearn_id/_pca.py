@@ -12,15 +12,14 @@ from sklearn_id._device import float32_precision, is_tensor
 
 __all__ = ["PCADimension", "StandardisedSpectrum", "standardised_spectrum"]
 
-_RATIO_TOLERANCE = 1e-10
-
-
 def _components_reaching(explained_variance_ratio, threshold):
     """Smallest number of leading components whose cumulative ratio reaches ``threshold``."""
     cumulative = np.cumsum(explained_variance_ratio)
     # Rounding leaves the sum of the ratios a hair off the exact value (1.0 for
-    # the full spectrum): a relative tolerance keeps ``threshold=1.0`` at the rank.
-    count = int(np.searchsorted(cumulative, threshold - _RATIO_TOLERANCE, side="left")) + 1
+    # the full spectrum): a tolerance of the ratios' own precision keeps
+    # ``threshold=1.0`` at the rank, for float32 spectra as for float64.
+    tolerance = max(1e-10, 16 * np.finfo(explained_variance_ratio.dtype).eps)
+    count = int(np.searchsorted(cumulative, threshold - tolerance, side="left")) + 1
     return min(count, explained_variance_ratio.size)
 
 
@@ -99,11 +98,14 @@ class PCADimension(TransformerMixin, BaseEstimator):
                 "All samples are identical: the data have no variance, so no "
                 "principal component explains any. Check the input data."
             )
-        pca = PCA().fit(X)
+        # A power of two brings the data to unit size exactly, so that variances
+        # neither underflow (1e-200) nor overflow (1e200); ratios and axes do not change.
+        unit = 2.0 ** -np.frexp(np.abs(X).max())[1]
+        pca = PCA().fit(X * X.dtype.type(unit))
         self.explained_variance_ratio_ = pca.explained_variance_ratio_
         self.dimension_ = self.dimension_from_spectrum(pca.explained_variance_ratio_)
         self.components_ = pca.components_[: self.dimension_]
-        self.mean_ = pca.mean_
+        self.mean_ = pca.mean_ / X.dtype.type(unit)
         return self
 
     def dimension_from_spectrum(self, explained_variance_ratio):
@@ -130,7 +132,9 @@ class PCADimension(TransformerMixin, BaseEstimator):
         3
         """
         self._validate_params()
-        return _components_reaching(np.asarray(explained_variance_ratio, dtype=np.float64), self.threshold)
+        ratios = np.asarray(explained_variance_ratio)
+        ratios = ratios if ratios.dtype in (np.float32, np.float64) else ratios.astype(np.float64)
+        return _components_reaching(ratios, self.threshold)
 
     def transform(self, X):
         """Project ``X`` on the ``dimension_`` leading principal axes.

@@ -1,0 +1,104 @@
+"""Hostile inputs, kind 1: ordinary numeric data never give a silent absurd, NaN or infinite estimate.
+
+Every finite float64 input gives the estimate of the same data at unit size
+(to 1e-9), or a clear error.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+from scipy.spatial.distance import cdist
+from sklearn.datasets import make_swiss_roll
+
+from sklearn_id import GRIDEDimension, PCADimension, TwoNNDimension, id_scaling
+
+SCALES = [1e-300, 1e-200, 1e-170, 1e-30, 1e30, 1e39, 1e150, 1e300]
+
+
+@pytest.fixture(scope="module")
+def roll():
+    X, _ = make_swiss_roll(n_samples=1200, random_state=0)
+    return X / np.abs(X).max()
+
+
+@pytest.mark.parametrize("scale", SCALES)
+@pytest.mark.parametrize(
+    "estimator",
+    [TwoNNDimension(), TwoNNDimension(method="mle"), GRIDEDimension(n1=2, n2=4)],
+    ids=["twonn-linear", "twonn-mle", "gride"],
+)
+def test_estimates_do_not_depend_on_the_scale(roll, estimator, scale):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow or underflow on the way
+        scaled = estimator.fit(roll * scale)
+        dimension, mu, local = scaled.dimension_, scaled.mu_.copy(), scaled.transform(roll[:20] * scale)
+    unit = estimator.fit(roll)
+    assert np.isfinite(dimension)
+    assert dimension == pytest.approx(unit.dimension_, rel=1e-9)
+    np.testing.assert_allclose(mu, unit.mu_, rtol=1e-9)
+    np.testing.assert_allclose(local, unit.transform(roll[:20]), rtol=1e-9)
+
+
+@pytest.mark.parametrize("scale", SCALES)
+def test_scales_of_gride_and_of_the_curves_follow_the_data(roll, scale):
+    gride = GRIDEDimension(n1=2, n2=4).fit(roll * scale)
+    assert gride.scale_ == pytest.approx(GRIDEDimension(n1=2, n2=4).fit(roll).scale_ * scale, rel=1e-12)
+    curve = id_scaling(TwoNNDimension(), roll * scale, n_min=100, random_state=0)
+    reference = id_scaling(TwoNNDimension(), roll, n_min=100, random_state=0)
+    np.testing.assert_allclose(curve["id"], reference["id"], rtol=1e-9)
+    np.testing.assert_allclose(curve["scale"], reference["scale"] * scale, rtol=1e-12)
+
+
+@pytest.mark.parametrize("scale", [1e-300, 1e-200, 1.0, 1e200, 1e300])
+def test_pca_dimension_does_not_depend_on_the_scale(rng, scale):
+    X = rng.normal(size=(400, 5)) @ rng.normal(size=(5, 12))
+    for threshold in (0.5, 0.9, 0.999, 1.0):
+        expected = PCADimension(threshold=threshold).fit(X).dimension_
+        fitted = PCADimension(threshold=threshold).fit(X * scale)
+        assert fitted.dimension_ == expected
+        np.testing.assert_allclose(fitted.inverse_transform(fitted.transform(X * scale)) / scale,
+                                   PCADimension(threshold=threshold).fit(X).inverse_transform(
+                                       PCADimension(threshold=threshold).fit(X).transform(X)), rtol=1e-6, atol=1e-9)
+    assert PCADimension(threshold=1.0).fit(X * scale).dimension_ == 5
+
+
+def test_pca_tolerance_follows_the_input_precision(rng):
+    X = rng.normal(size=(500, 3)) @ rng.normal(size=(3, 10))
+    assert PCADimension(threshold=1.0).fit(X).dimension_ == 3
+    assert PCADimension(threshold=1.0).fit(X.astype(np.float32)).dimension_ == 3
+
+
+@pytest.mark.parametrize("step", [0.1, 0.25, 1.0])
+def test_a_lattice_up_to_rounding_is_an_error_like_an_exact_one(rng, step):
+    coarse = np.round(rng.uniform(size=(1000, 2)) / step) * step  # 0.1 * 3 is not 0.3 in floating point
+    for estimator in (TwoNNDimension(), TwoNNDimension(method="mle"), GRIDEDimension()):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the duplicates
+            with pytest.raises(ValueError, match="equidistant, as on a regular grid"):
+                estimator.fit(coarse)
+
+
+def test_transform_where_every_pooled_ratio_is_one_is_an_error(rng):
+    grid = np.stack(np.meshgrid(np.arange(20.0), np.arange(20.0)), axis=-1).reshape(-1, 2)
+    X = np.r_[grid, rng.uniform(30, 40, size=(400, 2))]
+    estimator = TwoNNDimension(n_neighbors=3).fit(X)
+    with pytest.raises(ValueError, match="5 of the 5 samples .* raise n_neighbors"):
+        estimator.transform(grid[:5] + 0.01)
+    local = estimator.transform(X[-50:])
+    assert np.isfinite(local).all()
+
+
+def test_a_similarity_matrix_is_not_taken_for_distances(rng):
+    X = rng.normal(size=(200, 3))
+    D = cdist(X, X)
+    for estimator in (TwoNNDimension(metric="precomputed"), GRIDEDimension(metric="precomputed")):
+        with pytest.raises(ValueError, match="needs zeros on the diagonal .* a similarity or kernel matrix"):
+            estimator.fit(np.exp(-D))
+        asymmetric = D + np.triu(rng.uniform(size=D.shape), 1) * 0.1
+        with pytest.raises(ValueError, match=r"needs a symmetric distance matrix.* pass \(D \+ D.T\) / 2"):
+            estimator.fit(asymmetric)
+        # Rounding-level asymmetry is accepted.
+        assert np.isfinite(estimator.fit(D + np.triu(np.full(D.shape, 1e-15), 1)).dimension_)
+    with pytest.raises(ValueError, match="needs zeros on the diagonal"):
+        id_scaling(TwoNNDimension(metric="precomputed"), np.exp(-D))

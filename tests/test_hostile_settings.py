@@ -1,0 +1,111 @@
+"""Hostile inputs, kind 2: every public function validates its arguments the way the estimators do, on every path."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from sklearn_id import (
+    DepthProfile,
+    GRIDEDimension,
+    TwoNNDimension,
+    gride_mle,
+    id_scaling,
+    twonn_interval,
+    twonn_linear_fit,
+    twonn_mle,
+)
+
+MU = np.random.default_rng(0).pareto(3.0, size=500) + 1
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: twonn_mle(MU, discard_fraction=-0.5), "'discard_fraction' parameter of twonn_mle must be a float in the range \\[0.0, 1.0\\)"),
+        (lambda: twonn_mle(MU, discard_fraction=1.0), "'discard_fraction' parameter of twonn_mle"),
+        (lambda: twonn_linear_fit(MU, discard_fraction=0.0), "'discard_fraction' parameter of twonn_linear_fit must be a float in the range \\(0.0, 1.0\\)"),
+        (lambda: twonn_interval(MU, confidence=1.5), "'confidence' parameter of twonn_interval must be a float in the range \\(0.0, 1.0\\)"),
+        (lambda: twonn_interval(MU, confidence=0.0), "'confidence' parameter of twonn_interval"),
+        (lambda: gride_mle(MU, n1=0), "'n1' parameter of gride_mle"),
+        (lambda: gride_mle(MU, n1=3, n2=2), "GRIDE needs 1 <= n1 < n2"),
+        (lambda: twonn_mle(np.r_[MU, np.nan]), "Input mu contains NaN"),
+        (lambda: twonn_linear_fit(np.r_[MU, np.inf]), "Input mu contains infinity"),
+        (lambda: gride_mle(np.r_[MU, np.nan]), "Input mu contains NaN"),
+        (lambda: twonn_mle(np.r_[MU, 0.5]), "must be at least 1, but 1 are below 1 .* pass the farther neighbour's distance over the nearer one's"),
+        (lambda: gride_mle(1 / MU), "must be at least 1, but 500 are below 1"),
+        (lambda: twonn_interval(MU.reshape(50, 10)), "mu must be a 1-D array of ratios, got shape \\(50, 10\\)"),
+        (lambda: twonn_mle([2.0]), "At least 2 ratios are needed"),
+        (lambda: twonn_mle([]), "ratios|empty|0 sample"),
+    ],
+    ids=[
+        "mle-negative-discard", "mle-discard-one", "linear-discard-zero", "interval-confidence-above-one",
+        "interval-confidence-zero", "gride-n1-zero", "gride-n1-above-n2", "mle-nan", "linear-inf", "gride-nan",
+        "mle-below-one", "gride-inverted", "interval-2d", "mle-single", "mle-empty",
+    ],
+)
+def test_pure_functions_refuse_bad_arguments(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_pure_functions_give_the_formulas_on_good_arguments():
+    log_mu = np.sort(np.log(MU))
+    assert twonn_mle(MU) == pytest.approx((MU.size - 1) / log_mu.sum(), rel=1e-12)
+    n = int(MU.size * 0.9)
+    total = log_mu[:n].sum() + (MU.size - n) * log_mu[n - 1]
+    assert twonn_mle(MU, discard_fraction=0.1) == pytest.approx((n - 1) / total, rel=1e-12)
+    low, high = twonn_interval(MU, confidence=0.5)
+    assert low < twonn_mle(MU) < high
+
+
+@pytest.fixture
+def data(rng):
+    return rng.normal(size=(300, 4))
+
+
+@pytest.mark.parametrize(
+    "estimator, match",
+    [
+        (TwoNNDimension(method="foo"), "'method' parameter of TwoNNDimension"),
+        (TwoNNDimension(metric="cosine"), "'metric' parameter of TwoNNDimension"),
+        (TwoNNDimension(discard_fraction=1.5), "'discard_fraction' parameter of TwoNNDimension"),
+        (TwoNNDimension(method="linear", discard_fraction=0.0), "method='linear' needs discard_fraction > 0"),
+        (TwoNNDimension(device="gpu"), "'device' parameter of TwoNNDimension"),
+        (GRIDEDimension(n1=4, n2=2), "GRIDE needs n1 < n2"),
+        (GRIDEDimension(n1=0), "'n1' parameter of GRIDEDimension"),
+    ],
+    ids=["method", "metric", "discard", "linear-without-discard", "device", "gride-order", "gride-n1"],
+)
+def test_id_scaling_and_depth_profile_validate_the_estimators_settings(data, estimator, match):
+    with pytest.raises(ValueError, match=match):
+        id_scaling(estimator, data, n_min=20)
+    model = nn.Sequential(nn.Linear(4, 8), nn.Tanh())
+    calls = []
+    handle = model.register_forward_pre_hook(lambda *_: calls.append(1))
+    try:
+        with pytest.raises(ValueError, match=match):
+            DepthProfile(model, id_estimator=estimator, device="cpu").fit(data.astype(np.float32))
+    finally:
+        handle.remove()
+    assert calls == []  # refused before any forward pass
+
+
+def test_depth_profile_refuses_a_precomputed_estimator_before_any_pass(data):
+    model = nn.Sequential(nn.Linear(4, 8), nn.Tanh())
+    with pytest.raises(ValueError, match="computes each layer's distances itself: pass an id_estimator with metric='euclidean'"):
+        DepthProfile(model, id_estimator=TwoNNDimension(metric="precomputed"), device="cpu").fit(data.astype(np.float32))
+
+
+def test_the_scorer_can_be_pickled_inside_a_fitted_search():
+    import pickle
+
+    from sklearn_id import make_id_scorer
+
+    scorer = make_id_scorer("1", id_estimator=GRIDEDimension(n1=2, n2=4), device="cpu")
+    clone = pickle.loads(pickle.dumps(scorer))
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 16), nn.Tanh())
+    X = np.random.default_rng(1).normal(size=(400, 4)).astype(np.float32)
+    assert clone(model, X) == scorer(model, X)
+    assert repr(clone) == "make_id_scorer('1', greater_is_better=False)"
