@@ -4,7 +4,7 @@ from sklearn_id._activations import LayerActivationTransformer, list_layers
 from sklearn_id._gride import GRIDEDimension, gride_mle
 from sklearn_id._neighbors import DuplicatePointsWarning
 from sklearn_id._pca import PCADimension
-from sklearn_id._profile import DepthProfile
+from sklearn_id._profile import DepthProfile, UndefinedLayerWarning
 from sklearn_id._scaling import id_scaling
 from sklearn_id._scoring import IDAccuracyCorrelation, id_accuracy_correlation, make_id_scorer
 from sklearn_id._twonn import TwoNNDimension, twonn_interval, twonn_linear_fit, twonn_mle
@@ -17,6 +17,7 @@ __all__ = [
     "LayerActivationTransformer",
     "PCADimension",
     "TwoNNDimension",
+    "UndefinedLayerWarning",
     "gride_mle",
     "id_accuracy_correlation",
     "id_scaling",

@@ -113,7 +113,8 @@ def _batches(X, batch_size):
     from torch.utils.data import DataLoader, Dataset
 
     if isinstance(X, Dataset):
-        loader = DataLoader(X, batch_size=batch_size, shuffle=False)
+        # A generator of its own: a DataLoader would otherwise draw its seed from torch's global one.
+        loader = DataLoader(X, batch_size=batch_size, shuffle=False, generator=torch.Generator())
         start = 0
         for batch in loader:
             inputs = batch[0] if isinstance(batch, (tuple, list)) else batch
@@ -142,8 +143,10 @@ def example_batch(X):
     """The first sample of an array, a tensor or a Dataset, as a batch of one."""
     from torch.utils.data import DataLoader, Dataset
 
+    import torch
+
     if isinstance(X, Dataset):
-        batch = next(iter(DataLoader(X, batch_size=1)))
+        batch = next(iter(DataLoader(X, batch_size=1, generator=torch.Generator())))
         return batch[0] if isinstance(batch, (tuple, list)) else batch
     return X[0:1]
 
@@ -192,6 +195,7 @@ class ActivationReader:
 
     def __init__(self, model, *, device="auto", batch_size=128, progress=False, precision="highest"):
         self.module, preferred = resolve_module(model)
+        _check_initialised(self.module)
         self.device = resolve_device(device, preferred)
         self.dtype = _input_dtype(self.module)
         self.batch_size = batch_size
@@ -277,9 +281,20 @@ class ActivationReader:
 
             return hook
 
-        def store(name, start, tensor):
+        def store(name, start, tensor, expected):
             import torch
 
+            if tensor.shape[0] != expected:
+                raise ValueError(
+                    f"Layer {name!r} returned {tensor.shape[0]} rows for a batch of {expected} samples: its "
+                    "output does not keep one row per sample (does it reduce over the batch?), so it has "
+                    "no activation per sample; profile another layer."
+                )
+            if start + expected > n_samples:
+                raise ValueError(
+                    f"X yielded more than the {n_samples} samples its len() reports; make the Dataset's "
+                    "__len__ match what it yields."
+                )
             flat = tensor.detach().reshape(tensor.shape[0], -1)[:, feature_slices.get(name, slice(None))]
             if name not in outputs:
                 shape = (n_samples, flat.shape[1])
@@ -293,15 +308,23 @@ class ActivationReader:
                 outputs[name][start : start + flat.shape[0]] = flat.to("cpu", torch.float32).numpy()
 
         bar = tqdm(total=n_samples, disable=not self.progress, desc="activations", unit="sample")
+        written = 0
         with _hooks(hooked, make_hook), _prepared(self.module, self.device, self.precision), bar:
             for start, batch in _batches(X, self.batch_size):
                 batch = self._as_input(batch)
-                for offset in self._forward(batch, start, captured, hooked):
+                for offset, size in self._forward(batch, start, captured, hooked):
                     for name, tensor in captured.items():
-                        store(name, start + offset, tensor)
+                        store(name, start + offset, tensor, size)
                 if INPUT in layers:
-                    store(INPUT, start, batch)
+                    store(INPUT, start, batch, len(batch))
+                written = start + len(batch)
                 bar.update(len(batch))
+        if written != n_samples:
+            # Every output row is written, or the call fails: no uninitialised memory as activations.
+            raise ValueError(
+                f"X yielded {written} samples but its len() reports {n_samples}; make the Dataset's "
+                "__len__ match what it yields."
+            )
         return outputs
 
     def _as_input(self, batch):
@@ -349,9 +372,10 @@ class ActivationReader:
                     continue
                 if start == 0 and offset == 0:
                     raise ValueError(
-                        f"The model rejected input of shape {tuple(chunk.shape)}."
-                        f"{_first_layer_hint(self.module)} Pass X shaped like the model's input "
-                        "(samples first)."
+                        f"The model failed on its first batch, of shape {tuple(chunk.shape)} and dtype "
+                        f"{str(chunk.dtype).removeprefix('torch.')}: {type(exc).__name__}: {exc}"
+                        f"{'' if str(exc).endswith('.') else '.'}{_first_layer_hint(self.module)} If the "
+                        "input is at fault, pass X shaped like the model's input (samples first)."
                     ) from exc
                 raise
             missing = sorted({name for name, _ in hooked} - set(captured))
@@ -360,8 +384,22 @@ class ActivationReader:
                     f"Layer(s) {missing} did not run in the forward pass, so they have "
                     "no output; pick layers that the model's forward() calls."
                 )
-            yield offset
+            yield offset, len(chunk)
             offset += len(chunk)
+
+
+def _check_initialised(module):
+    """Refuse lazy modules whose parameters are not created yet: a forward pass here would create them, under inference mode."""
+    import torch
+
+    lazy = [name for name, sub in module.named_modules() if isinstance(sub, torch.nn.modules.lazy.LazyModuleMixin)
+            and sub.has_uninitialized_params()]
+    if lazy:
+        raise ValueError(
+            f"The model's lazy module(s) {lazy[:3]} have no parameters yet, and reading activations must "
+            "not create them (they would be inference tensors an optimiser never updates). Run one "
+            "forward pass first, e.g. model(example_batch), or train the model."
+        )
 
 
 def _starts_with_conv2d(module):

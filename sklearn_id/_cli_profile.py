@@ -38,6 +38,8 @@ def run_profile(args):
         profile.fit(dataset)
     except ValueError as error:
         raise UsageError(str(error)) from error
+    except OSError as error:  # PIL's UnidentifiedImageError among them: a file that is not an image
+        raise UsageError(f"An image in {args.images} could not be read ({error}); remove or repair it.") from error
     args.out.mkdir(parents=True, exist_ok=True)
     profile.profile_.to_csv(args.out / "profile.csv", index=False)
     ax = profile.plot()

@@ -1,5 +1,6 @@
 """DepthProfile: the intrinsic dimension of a network's representations, layer by layer."""
 
+import warnings
 from dataclasses import dataclass
 from numbers import Integral, Real
 
@@ -20,7 +21,7 @@ from sklearn_id._layers import SplitLayer, auto_checkpoints, minimum_samples, pl
 from sklearn_id._pca import PCADimension, standardised_spectrum
 from sklearn_id._twonn import TwoNNDimension
 
-__all__ = ["DepthProfile", "paper_pca_estimator"]
+__all__ = ["DepthProfile", "UndefinedLayerWarning", "paper_pca_estimator"]
 
 _PAPER_PCA_THRESHOLD = 0.9
 
@@ -28,6 +29,10 @@ _PAPER_PCA_THRESHOLD = 0.9
 def paper_pca_estimator(threshold=_PAPER_PCA_THRESHOLD):
     """The seed paper's PCA-ID: features standardised, then components reaching ``threshold``."""
     return make_pipeline(StandardScaler(), PCADimension(threshold=threshold))
+
+
+class UndefinedLayerWarning(UserWarning):
+    """A layer of a :class:`DepthProfile` whose ID or PCA-ID is undefined (a dead layer): its row holds NaN."""
 
 
 @dataclass
@@ -122,7 +127,10 @@ class DepthProfile(BaseEstimator):
         (position in the forward pass, 0 at the input, 1 at the last
         module), ``n_features``, ``id`` (on all samples), ``id_std`` (over
         the subsamples; NaN when ``n_resamples=0``), ``pca_id`` (NaN when
-        skipped), and ``probe_score`` when a probe ran.
+        skipped), and ``probe_score`` when a probe ran. A layer whose ID or
+        PCA-ID is undefined (a dead layer, all outputs identical) gets NaN
+        there, with an :class:`UndefinedLayerWarning` that names it and says
+        why; the other rows are unchanged.
     layers_ : list of str
         The layers profiled.
     last_hidden_id_ : float
@@ -236,8 +244,12 @@ class DepthProfile(BaseEstimator):
                     )
                     for _, data in ready
                 )
-                for (layer, _), row in zip(ready, Parallel(n_jobs=self.n_jobs)(tasks)):
+                for (layer, _), (row, problems) in zip(ready, Parallel(n_jobs=self.n_jobs)(tasks)):
                     rows[layer] = row
+                    for problem in problems:
+                        warnings.warn(
+                            f"Layer {layer!r} gets NaN for its {problem}", UndefinedLayerWarning, stacklevel=3
+                        )
                     bar.update()
         self.profile_ = _table(plan, rows)
         self.layers_ = plan.layers
@@ -261,7 +273,14 @@ class DepthProfile(BaseEstimator):
                 "DepthProfile computes each layer's distances itself: pass an id_estimator "
                 "with metric='euclidean'."
             )
+        if self.layers != "auto" and not self.layers:
+            raise ValueError("layers is empty: pass 'auto' or at least one name from model.named_modules().")
         table = reader.list_layers(example_batch(X))
+        if len(table) == 1:
+            raise ValueError(
+                f"The model ({type(reader.module).__name__}) has no submodules, so there are no layers to "
+                "profile beyond the input; wrap it, torch.nn.Sequential(model), to profile its output."
+            )
         layers = auto_checkpoints(reader.module, table) if self.layers == "auto" else list(self.layers)
         check_layers(reader.module, layers)
         ran = table.set_index("layer")
@@ -358,20 +377,29 @@ def _estimate_layer(data, id_estimator, pca_estimator, subsets, probe, y, probe_
         points, metric = data.distances.distances(), "precomputed"
     else:
         points, metric = data, "euclidean"
-    dimension, resampled = dimensions_with_resamples(id_estimator, points, subsets, metric=metric)
-    if pca_estimator is None:
-        pca_id = float("nan")
-    elif pca_estimator == "auto":
-        # The paper's recipe, from the eigenvalues of the standardised Gram or covariance matrix.
-        spectrum = data.spectrum.explained_variance_ratio() if isinstance(data, SplitLayer) else standardised_spectrum(data)
-        pca_id = float(PCADimension(threshold=_PAPER_PCA_THRESHOLD).dimension_from_spectrum(spectrum))
-    else:
-        pca_id = fitted_dimension(clone(pca_estimator).fit(as_numpy(data)))
+    problems = []
+    try:
+        dimension, resampled = dimensions_with_resamples(id_estimator, points, subsets, metric=metric)
+    except ValueError as error:
+        # One layer that cannot be estimated (a dead layer: every output identical) loses its row, not the run.
+        problems.append(f"ID: {error}")
+        dimension, resampled = float("nan"), []
+    pca_id = float("nan")
+    try:
+        if pca_estimator == "auto":
+            # The paper's recipe, from the eigenvalues of the standardised Gram or covariance matrix.
+            spectrum = data.spectrum.explained_variance_ratio() if isinstance(data, SplitLayer) else standardised_spectrum(data)
+            pca_id = float(PCADimension(threshold=_PAPER_PCA_THRESHOLD).dimension_from_spectrum(spectrum))
+        elif pca_estimator is not None:
+            pca_id = fitted_dimension(clone(pca_estimator).fit(as_numpy(data)))
+    except ValueError as error:
+        problems.append(f"PCA-ID: {error}")
     probe_score = (
         float(cross_val_score(clone(probe), as_numpy(data), y, cv=probe_cv).mean()) if probe is not None else float("nan")
     )
     spread = float(np.std(resampled, ddof=1)) if len(resampled) > 1 else float("nan")
-    return {"id": dimension, "id_std": spread, "pca_id": pca_id, "probe_score": probe_score}
+    row = {"id": dimension, "id_std": spread, "pca_id": pca_id, "probe_score": probe_score}
+    return row, problems
 
 
 def _table(plan, rows):

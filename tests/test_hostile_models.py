@@ -1,0 +1,134 @@
+"""Hostile inputs, kind 3: a user's model and torch's global state are exactly as they were after every call.
+
+Each public entry point that takes a model runs once as it should and once
+failing; the model's state dict, every submodule's mode, the parameters'
+devices and ``requires_grad``, and torch's random generator, TF32 flags and
+grad mode are compared before and after.
+"""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import Dataset, TensorDataset
+
+from sklearn_id import DepthProfile, LayerActivationTransformer, list_layers, make_id_scorer
+
+
+class FailsOnSecondBatch(nn.Module):
+    """A module of the user's that raises once it has seen one batch."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = 0
+
+    def forward(self, x):
+        self.calls += 1
+        if self.calls > 2:  # the layer listing and the first batch pass
+            raise RuntimeError("the user's module failed on purpose")
+        return x
+
+
+def snapshot(model):
+    tf32 = (
+        getattr(torch.backends.cuda.matmul, "fp32_precision", None),
+        getattr(getattr(torch.backends.cudnn, "conv", None), "fp32_precision", None),
+        torch.backends.cuda.matmul.allow_tf32,
+        torch.backends.cudnn.allow_tf32,
+    )
+    return {
+        "state": pickle.dumps({k: v.clone() for k, v in model.state_dict().items()}),
+        "modes": [sub.training for sub in model.modules()],
+        "devices": [p.device for p in model.parameters()],
+        "requires_grad": [p.requires_grad for p in model.parameters()],
+        "rng": torch.get_rng_state(),
+        "tf32": tf32,
+        "grad": torch.is_grad_enabled(),
+        "inference": torch.is_inference_mode_enabled(),
+        "hooks": [(len(m._forward_hooks), len(m._forward_pre_hooks)) for m in model.modules()],
+    }
+
+
+def assert_unchanged(before, after):
+    assert pickle.loads(before["state"]).keys() == pickle.loads(after["state"]).keys()
+    for key, value in pickle.loads(before["state"]).items():
+        assert torch.equal(value, pickle.loads(after["state"])[key]), key
+    for name in ("modes", "devices", "requires_grad", "tf32", "grad", "inference", "hooks"):
+        assert before[name] == after[name], name
+    assert torch.equal(before["rng"], after["rng"])
+
+
+@pytest.fixture
+def model():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 16), nn.BatchNorm1d(16), nn.Dropout(0.3), nn.Tanh(), nn.Linear(16, 2))
+    net.train()
+    net[2].eval()  # a mixed state the call must keep
+    net[4].weight.requires_grad_(False)
+    return net
+
+
+@pytest.fixture
+def X(rng):
+    return rng.normal(size=(300, 4)).astype(np.float32)
+
+
+class Pairs(Dataset):
+    def __init__(self, X):
+        self.X = torch.from_numpy(X)
+
+    def __len__(self):
+        return len(self.X)
+
+    def __getitem__(self, index):
+        return self.X[index], 0
+
+
+CALLS = {
+    "transformer": lambda model, X: LayerActivationTransformer(model, "3", device="cpu", batch_size=64).fit_transform(X),
+    "transformer-dataset": lambda model, X: LayerActivationTransformer(model, "3", device="cpu").fit_transform(Pairs(X)),
+    "list_layers": lambda model, X: list_layers(model, X[:2], device="cpu"),
+    "depth_profile": lambda model, X: DepthProfile(model, device="cpu", random_state=0).fit(X),
+    "depth_profile-dataset": lambda model, X: DepthProfile(model, device="cpu", random_state=0).fit(TensorDataset(torch.from_numpy(X))),
+    "scorer": lambda model, X: make_id_scorer("3", device="cpu")(model, X),
+    "precision-tf32": lambda model, X: LayerActivationTransformer(model, "3", device="cpu", precision="tf32").fit_transform(X),
+}
+
+
+@pytest.mark.parametrize("call", list(CALLS), ids=list(CALLS))
+def test_a_successful_call_leaves_everything_as_it_was(model, X, call):
+    before = snapshot(model)
+    CALLS[call](model, X)
+    assert_unchanged(before, snapshot(model))
+
+
+@pytest.mark.parametrize("call", list(CALLS), ids=list(CALLS))
+def test_a_failing_call_leaves_everything_as_it_was(model, X, call):
+    model.insert(0, FailsOnSecondBatch())  # layer "3" is now the dropout, after the failing module
+    before = snapshot(model)
+    with pytest.raises((ValueError, RuntimeError)):
+        CALLS[call](model, np.concatenate([X] * 2) if "list_layers" not in call else X)
+        if call == "list_layers":  # one forward pass cannot fail on a second batch: make it fail otherwise
+            list_layers(model, X[:, :3], device="cpu")
+    assert_unchanged(before, snapshot(model))
+
+
+def test_an_unknown_layer_fails_before_touching_the_model(model, X):
+    before = snapshot(model)
+    with pytest.raises(ValueError, match="Unknown layer 'nope'"):
+        DepthProfile(model, layers=["nope"], device="cpu").fit(X)
+    assert_unchanged(before, snapshot(model))
+
+
+def test_lazy_modules_are_not_materialised(X):
+    model = nn.Sequential(nn.LazyLinear(8), nn.Tanh())
+    for call in (lambda: list_layers(model, X[:1], device="cpu"),
+                 lambda: LayerActivationTransformer(model, "1", device="cpu").fit(X),
+                 lambda: DepthProfile(model, device="cpu").fit(X)):
+        with pytest.raises(ValueError, match=r"lazy module\(s\) \['0'\] have no parameters yet.* Run one forward pass first"):
+            call()
+    assert isinstance(model[0], nn.LazyLinear) and model[0].has_uninitialized_params()
+    model(torch.from_numpy(X[:2]))  # the user's own first pass initialises it; then reading works
+    assert LayerActivationTransformer(model, "1", device="cpu").fit_transform(X).shape == (300, 8)
