@@ -1,6 +1,7 @@
 """Intrinsic dimension of data and of neural-network representations, as scikit-learn estimators."""
 
 from sklearn_id._activations import LayerActivationTransformer, list_layers
+from sklearn_id._base import UndersampledWarning
 from sklearn_id._gride import GRIDEDimension, gride_mle
 from sklearn_id._neighbors import DuplicatePointsWarning
 from sklearn_id._pca import PCADimension
@@ -18,6 +19,7 @@ __all__ = [
     "PCADimension",
     "TwoNNDimension",
     "UndefinedLayerWarning",
+    "UndersampledWarning",
     "gride_mle",
     "id_accuracy_correlation",
     "id_scaling",

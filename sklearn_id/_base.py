@@ -15,6 +15,7 @@ this package, and the fit and transform they share.
 """
 
 import math
+import warnings
 
 import numpy as np
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, clone
@@ -35,16 +36,49 @@ from sklearn_id._neighbors import (
 
 __all__ = [
     "NeighborRatioMixin",
+    "UndersampledWarning",
     "check_log_ratios",
     "dimensions_with_resamples",
     "fitted_dimension",
     "has_neighbor_seam",
+    "undersampled",
 ]
 
 # Neighbours listed per point beyond the largest rank, so that a random 90%
 # subsample still finds its own neighbours among them (all but about 1e-6 of
 # the points for TwoNN); smaller subsamples list proportionally more.
 _RESAMPLE_MARGIN = 6
+
+
+class UndersampledWarning(UserWarning):
+    """An estimate beyond what the number of points can resolve.
+
+    Raised when fewer than ``2**d`` points back an estimate ``d`` (see
+    :func:`undersampled`), or a PCA-ID needs at least half of the components
+    that the points allow.
+    """
+
+
+def undersampled(dimension, n_points):
+    """Whether ``n_points`` are too few to resolve an intrinsic dimension of ``dimension``: ``n_points < 2**dimension``.
+
+    Neighbour-based estimators see a dimension through how the number of
+    points within a distance grows with it, so the points they need grow
+    exponentially with the dimension (Eckmann and Ruelle, Physica D 56, 185,
+    1992, bound correlation-dimension estimates by ``2 log10 N``). Two points
+    per halving of the scale along each direction is the least that makes
+    ``d`` visible at all: an estimate with fewer (``d > log2 N``) says more
+    about the sample size than about the data. The rule is looser than
+    Eckmann and Ruelle's, so that well-sampled benchmarks (the Swiss roll,
+    scikit-learn's digits) pass it.
+
+    Examples
+    --------
+    >>> from sklearn_id._base import undersampled
+    >>> undersampled(2.0, 2500), undersampled(133.0, 40)
+    (False, True)
+    """
+    return bool(np.isfinite(dimension) and n_points < 2.0 ** min(dimension, 1023))
 
 
 def check_log_ratios(mu):
@@ -273,6 +307,18 @@ class NeighborRatioMixin(ClassNamePrefixFeaturesOutMixin):
         mu = distances[:, 1] / distances[:, 0]
         dimension = self._dimension_from_ratios(mu)
         return (dimension, self._std_from_ratios(mu, dimension)) if return_std else dimension
+
+    def _warn_if_undersampled(self):
+        """After ``fit``: an :class:`UndersampledWarning` when the points cannot resolve ``dimension_``."""
+        if undersampled(self.dimension_, self.mu_.size):
+            warnings.warn(
+                f"{type(self).__name__} estimated {self.dimension_:.3g} from {self.mu_.size} points, but "
+                f"resolving a dimension d takes at least 2**d points ({2.0 ** min(self.dimension_, 1023):.3g} "
+                "here): the estimate reflects the sample size more than the data. Use more points, or read "
+                "it as a lower bound.",
+                UndersampledWarning,
+                stacklevel=4,
+            )
 
     def _fit_neighbors(self, X):
         """Validate ``X``; return each distinct point's distances to its neighbours of ``neighbor_ranks``."""

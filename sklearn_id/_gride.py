@@ -226,6 +226,7 @@ class GRIDEDimension(NeighborRatioMixin, TransformerMixin, BaseEstimator):
         self.dimension_ = self._dimension_from_ratios(self.mu_)
         self.dimension_std_ = self._std_from_ratios(self.mu_, self.dimension_)
         self.scale_ = float(far.mean())
+        self._warn_if_undersampled()
         return self
 
     def _ranks(self):

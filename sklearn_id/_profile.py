@@ -15,7 +15,13 @@ from sklearn.utils._param_validation import HasMethods, Interval, Options, StrOp
 from sklearn.utils.validation import check_is_fitted
 
 from sklearn_id._activations import ActivationReader, check_layers, example_batch, n_samples_of
-from sklearn_id._base import dimensions_with_resamples, fitted_dimension, has_neighbor_seam
+from sklearn_id._base import (
+    UndersampledWarning,
+    dimensions_with_resamples,
+    fitted_dimension,
+    has_neighbor_seam,
+    undersampled,
+)
 from sklearn_id._device import DEVICE_CONSTRAINT, PRECISIONS, as_numpy, available_memory
 from sklearn_id._layers import SplitLayer, auto_checkpoints, minimum_samples, plan_passes
 from sklearn_id._pca import PCADimension, standardised_spectrum
@@ -130,7 +136,10 @@ class DepthProfile(BaseEstimator):
         skipped), and ``probe_score`` when a probe ran. A layer whose ID or
         PCA-ID is undefined (a dead layer, all outputs identical) gets NaN
         there, with an :class:`UndefinedLayerWarning` that names it and says
-        why; the other rows are unchanged.
+        why; the other rows are unchanged. ``undersampled`` flags a layer
+        whose ID needs more than the samples can resolve (fewer than
+        ``2**id`` samples) or whose PCA-ID uses half or more of the
+        components the samples allow, with an :class:`UndersampledWarning`.
     layers_ : list of str
         The layers profiled.
     last_hidden_id_ : float
@@ -244,11 +253,18 @@ class DepthProfile(BaseEstimator):
                     )
                     for _, data in ready
                 )
-                for (layer, _), (row, problems) in zip(ready, Parallel(n_jobs=self.n_jobs)(tasks)):
+                for (layer, _), (row, problems, beyond) in zip(ready, Parallel(n_jobs=self.n_jobs)(tasks)):
                     rows[layer] = row
                     for problem in problems:
                         warnings.warn(
                             f"Layer {layer!r} gets NaN for its {problem}", UndefinedLayerWarning, stacklevel=3
+                        )
+                    if beyond:
+                        warnings.warn(
+                            f"Layer {layer!r} is undersampled: {'; and '.join(beyond)}. Profile more samples, "
+                            "or read these numbers as bounds (the profile_ column 'undersampled' flags them).",
+                            UndersampledWarning,
+                            stacklevel=3,
                         )
                     bar.update()
         self.profile_ = _table(plan, rows)
@@ -398,8 +414,17 @@ def _estimate_layer(data, id_estimator, pca_estimator, subsets, probe, y, probe_
         float(cross_val_score(clone(probe), as_numpy(data), y, cv=probe_cv).mean()) if probe is not None else float("nan")
     )
     spread = float(np.std(resampled, ddof=1)) if len(resampled) > 1 else float("nan")
-    row = {"id": dimension, "id_std": spread, "pca_id": pca_id, "probe_score": probe_score}
-    return row, problems
+    n_samples = points.shape[0]
+    beyond = []
+    if undersampled(dimension, n_samples):
+        beyond.append(f"its ID {dimension:.3g} needs at least 2**{dimension:.3g} points, more than its {n_samples}")
+    if pca_id >= (n_samples - 1) / 2:
+        beyond.append(
+            f"its PCA-ID {pca_id:.0f} uses at least half of the {n_samples - 1} components that {n_samples} "
+            "points allow: a count of points more than a dimension"
+        )
+    row = {"id": dimension, "id_std": spread, "pca_id": pca_id, "undersampled": bool(beyond), "probe_score": probe_score}
+    return row, problems, beyond
 
 
 def _table(plan, rows):

@@ -299,6 +299,7 @@ class TwoNNDimension(NeighborRatioMixin, TransformerMixin, BaseEstimator):
         self.mu_ = distances[:, 1] / distances[:, 0]
         self.dimension_ = self._dimension_from_ratios(self.mu_)
         self.dimension_ci_ = twonn_interval(self.mu_, self.discard_fraction)
+        self._warn_if_undersampled()
         return self
 
     def _ranks(self):

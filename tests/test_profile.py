@@ -57,7 +57,8 @@ def test_gride_profiles_each_layer_at_a_larger_scale(mlp, inputs):
 
 def test_columns_depth_and_last_hidden(fitted):
     profile = fitted.profile_
-    assert list(profile.columns) == ["layer", "relative_depth", "n_features", "id", "id_std", "pca_id"]
+    assert list(profile.columns) == ["layer", "relative_depth", "n_features", "id", "id_std", "pca_id", "undersampled"]
+    assert not profile["undersampled"].any()
     depth = profile["relative_depth"].to_numpy()
     assert depth[0] == 0 and depth[-1] == 1 and np.all(np.diff(depth) > 0)
     assert profile["n_features"].tolist() == [6, 64, 48, 16, 3]
