@@ -2,12 +2,14 @@
 
 from dataclasses import dataclass
 
-from numbers import Integral
+from numbers import Integral, Real
 
+import numpy as np
 from scipy import stats
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 from sklearn.utils._param_validation import HasMethods, Interval, validate_params
+from sklearn.utils.validation import check_array
 
 from sklearn_id._activations import ActivationReader
 from sklearn_id._base import fitted_dimension
@@ -36,6 +38,10 @@ class IDAccuracyCorrelation:
     ci: tuple
 
 
+@validate_params(
+    {"ids": ["array-like"], "accuracies": ["array-like"], "confidence": [Interval(Real, 0, 1, closed="neither")]},
+    prefer_skip_nested_validation=True,
+)
 def id_accuracy_correlation(ids, accuracies, *, confidence=0.95):
     """Pearson correlation between the IDs of networks and their accuracies.
 
@@ -58,6 +64,16 @@ def id_accuracy_correlation(ids, accuracies, *, confidence=0.95):
     >>> round(result.r, 3)
     0.996
     """
+    ids = check_array(ids, ensure_2d=False, dtype=np.float64, input_name="ids")
+    accuracies = check_array(accuracies, ensure_2d=False, dtype=np.float64, input_name="accuracies")
+    if ids.ndim != 1 or ids.shape != accuracies.shape or ids.size < 3:
+        raise ValueError(
+            f"ids and accuracies must be 1-D and of the same length, at least 3 networks; got shapes "
+            f"{ids.shape} and {accuracies.shape}."
+        )
+    for name, values in (("ids", ids), ("accuracies", accuracies)):
+        if np.ptp(values) == 0:
+            raise ValueError(f"All {name} are equal: a correlation with them is undefined.")
     result = stats.pearsonr(ids, accuracies)
     interval = result.confidence_interval(confidence_level=confidence)
     return IDAccuracyCorrelation(

@@ -109,3 +109,22 @@ def test_the_scorer_can_be_pickled_inside_a_fitted_search():
     X = np.random.default_rng(1).normal(size=(400, 4)).astype(np.float32)
     assert clone(model, X) == scorer(model, X)
     assert repr(clone) == "make_id_scorer('1', greater_is_better=False)"
+
+
+@pytest.mark.parametrize(
+    "ids, accuracies, confidence, match",
+    [
+        ([1.0, np.nan, 3.0], [0.5, 0.6, 0.7], 0.95, "Input ids contains NaN"),
+        ([1.0, 2.0, 3.0], [0.5, np.inf, 0.7], 0.95, "Input accuracies contains infinity"),
+        ([1.0, 2.0, 3.0], [0.5, 0.6], 0.95, "of the same length"),
+        ([1.0, 2.0], [0.5, 0.6], 0.95, "at least 3 networks"),
+        ([2.0, 2.0, 2.0], [0.5, 0.6, 0.7], 0.95, "All ids are equal"),
+        ([1.0, 2.0, 3.0], [0.5, 0.6, 0.7], 1.5, "'confidence' parameter of id_accuracy_correlation"),
+    ],
+    ids=["nan", "inf", "lengths", "too-few", "constant", "confidence"],
+)
+def test_the_correlation_refuses_what_has_none(ids, accuracies, confidence, match):
+    from sklearn_id import id_accuracy_correlation
+
+    with pytest.raises(ValueError, match=match):
+        id_accuracy_correlation(ids, accuracies, confidence=confidence)
