@@ -41,6 +41,19 @@ def _total_log_ratio(log_mu_sorted, n_kept):
     return kept.sum() + (log_mu_sorted.size - n_kept) * kept[-1]
 
 
+def _censored_total(mu, discard_fraction):
+    """The total log-ratio of :func:`_total_log_ratio`, or the lattice error when it is zero."""
+    log_mu = _sorted_log_ratios(mu)
+    total = _total_log_ratio(log_mu, _n_kept(log_mu.size, discard_fraction))
+    if total == 0:
+        raise ValueError(
+            "Every ratio r2 / r1 equals 1 (each point's two nearest neighbours are "
+            "equidistant, as on a regular grid): TwoNN cannot estimate a dimension "
+            "from these data."
+        )
+    return total
+
+
 def _sorted_log_ratios(mu):
     return np.sort(check_log_ratios(mu))
 
@@ -132,15 +145,8 @@ def twonn_mle(mu, discard_fraction=0.0):
     >>> round(twonn_mle(mu), 1)
     4.0
     """
-    log_mu = _sorted_log_ratios(mu)
-    n_kept = _n_kept(log_mu.size, discard_fraction)
-    total = _total_log_ratio(log_mu, n_kept)
-    if total == 0:
-        raise ValueError(
-            "Every ratio r2 / r1 equals 1 (each point's two nearest neighbours are "
-            "equidistant, as on a regular grid): TwoNN cannot estimate a dimension "
-            "from these data."
-        )
+    total = _censored_total(mu, discard_fraction)
+    n_kept = _n_kept(np.size(mu), discard_fraction)
     return float((n_kept - 1) / total)
 
 
@@ -180,9 +186,8 @@ def twonn_interval(mu, discard_fraction=0.0, confidence=0.95):
     >>> bool(low < 3.0 < high)
     True
     """
-    log_mu = _sorted_log_ratios(mu)
-    n_kept = _n_kept(log_mu.size, discard_fraction)
-    total = _total_log_ratio(log_mu, n_kept)
+    total = _censored_total(mu, discard_fraction)
+    n_kept = _n_kept(np.size(mu), discard_fraction)
     tail = (1 - confidence) / 2
     low, high = stats.chi2.ppf([tail, 1 - tail], 2 * n_kept) / (2 * total)
     return float(low), float(high)

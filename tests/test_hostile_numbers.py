@@ -102,3 +102,10 @@ def test_a_similarity_matrix_is_not_taken_for_distances(rng):
         assert np.isfinite(estimator.fit(D + np.triu(np.full(D.shape, 1e-15), 1)).dimension_)
     with pytest.raises(ValueError, match="needs zeros on the diagonal"):
         id_scaling(TwoNNDimension(metric="precomputed"), np.exp(-D))
+
+
+def test_the_interval_of_lattice_ratios_is_an_error_not_infinite_bounds():
+    from sklearn_id import twonn_interval
+
+    with pytest.raises(ValueError, match="equidistant, as on a regular grid"):
+        twonn_interval([1.0, 1.0, 1.0 + 2e-16, 1.0])
