@@ -344,7 +344,8 @@ def _unit_scaled(X):
 
 def _unit_for(*arrays):
     """The power of two that brings arrays of their largest magnitude near unit size; 1.0 for ordinary data."""
-    largest = max(float(np.abs(A).max()) for A in arrays)
+    # max and min rather than abs(A).max(): no temporary the size of the data on this hot path.
+    largest = max(max(float(A.max()), -float(A.min())) for A in arrays)
     if largest == 0 or 2.0**-60 <= largest <= 2.0**60:
         return 1.0
     return 2.0 ** -np.frexp(largest)[1]
