@@ -16,7 +16,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from sklearn_id._device import DEVICE_CONSTRAINT, PRECISIONS, float32_precision, resolve_device
 
-__all__ = ["ActivationReader", "LayerActivationTransformer", "extract_activations", "list_layers"]
+__all__ = ["ActivationReader", "LayerActivationTransformer", "list_layers"]
 
 INPUT = "input"
 
@@ -419,19 +419,6 @@ def _hooks(named_modules, make_hook):
     finally:
         for handle in handles:
             handle.remove()
-
-
-def extract_activations(model, layers, X, *, batch_size=128, device="auto", progress=False, feature_slices=None):
-    """Outputs of several layers for every sample of ``X``; see :meth:`ActivationReader.read`.
-
-    Returns
-    -------
-    activations : dict of str to ndarray of shape (n_samples, n_features), float32
-    device : str
-        The device the forward passes ran on.
-    """
-    reader = ActivationReader(model, device=device, batch_size=batch_size, progress=progress)
-    return reader.read(layers, X, feature_slices=feature_slices), reader.device
 
 
 @validate_params(

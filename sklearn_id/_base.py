@@ -41,6 +41,7 @@ __all__ = [
     "dimensions_with_resamples",
     "fitted_dimension",
     "has_neighbor_seam",
+    "search_device",
     "undersampled",
 ]
 
@@ -191,9 +192,14 @@ def dimensions_with_resamples(estimator, X, subsets, *, metric="euclidean"):
     return _by_refitting(estimator, as_numpy(X), subsets, metric)
 
 
+def search_device(estimator, metric):
+    """Where an estimator's neighbour search runs: its ``device`` parameter resolved, the CPU for distance matrices."""
+    return "cpu" if metric == "precomputed" else resolve_device(getattr(estimator, "device", "cpu"))
+
+
 def _through_neighbors(estimator, X, subsets, metric):
     ranks = np.asarray(estimator.neighbor_ranks, dtype=np.int64)
-    device = "cpu" if metric == "precomputed" else resolve_device(getattr(estimator, "device", "cpu"))
+    device = search_device(estimator, metric)
     if is_tensor(X) and device == "cpu":
         X = as_numpy(X)
     if not subsets:
@@ -323,7 +329,7 @@ class NeighborRatioMixin(ClassNamePrefixFeaturesOutMixin):
     def _fit_neighbors(self, X):
         """Validate ``X``; return each distinct point's distances to its neighbours of ``neighbor_ranks``."""
         X = self._validate_input(X, reset=True)
-        self.device_ = "cpu" if self.metric == "precomputed" else resolve_device(self.device)
+        self.device_ = search_device(self, self.metric)
         distances, distinct = distinct_neighbor_distances(
             X, self.neighbor_ranks, metric=self.metric, device=self.device_
         )

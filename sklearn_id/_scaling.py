@@ -10,8 +10,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, validate_params
 from sklearn.utils.validation import check_array
 
-from sklearn_id._base import fitted_dimension, has_neighbor_seam
-from sklearn_id._device import resolve_device
+from sklearn_id._base import fitted_dimension, has_neighbor_seam, search_device
 from sklearn_id._neighbors import (
     check_distance_matrix,
     distinct_nested_kneighbors,
@@ -110,17 +109,13 @@ def id_scaling(estimator, X, *, n_min=20, range_max=64, random_state=None):
     return _decimation(estimator, X, metric, n_min, check_random_state(random_state))
 
 
-def _device(estimator, metric):
-    return "cpu" if metric == "precomputed" else resolve_device(getattr(estimator, "device", "cpu"))
-
-
 def _decimation(estimator, X, metric, n_min, random_state):
     seam = has_neighbor_seam(estimator)
     ranks = np.asarray(estimator.neighbor_ranks if seam else (1, 2), dtype=np.int64)
     order = random_state.permutation(X.shape[0])
     X = X[np.ix_(order, order)] if metric == "precomputed" else X[order]
     levels, distinct = distinct_nested_kneighbors(
-        X, int(ranks.max()), n_min, metric=metric, device=_device(estimator, metric)
+        X, int(ranks.max()), n_min, metric=metric, device=search_device(estimator, metric)
     )
     points = restrict_points(X, distinct, metric=metric)
     rows = []
@@ -153,7 +148,7 @@ def _rank_doubling(estimator, X, metric, range_max):
             f"dimension_from_neighbors; {type(estimator).__name__} has none."
         )
     ranks = 2 ** np.arange(int(math.log2(min(range_max, X.shape[0] - 1))) + 1)
-    distances, _ = distinct_neighbor_distances(X, ranks, metric=metric, device=_device(estimator, metric))
+    distances, _ = distinct_neighbor_distances(X, ranks, metric=metric, device=search_device(estimator, metric))
     rows = []
     for step, (n1, n2) in enumerate(zip(ranks[:-1].tolist(), ranks[1:].tolist())):
         at_ranks = clone(estimator).set_params(n1=n1, n2=n2)
