@@ -6,6 +6,7 @@ torch is imported inside the functions that use it, so importing
 
 import difflib
 import warnings
+from collections.abc import Mapping
 from contextlib import contextmanager
 from numbers import Integral
 
@@ -15,6 +16,8 @@ from sklearn.utils._param_validation import Interval, StrOptions, validate_param
 from sklearn.utils.validation import check_is_fitted
 
 from sklearn_id._device import DEVICE_CONSTRAINT, PRECISIONS, float32_precision, resolve_device
+from sklearn_id._inputs import ModelInput, batch_length, batch_mask, batch_slice, batch_to, is_text
+from sklearn_id._pooling import POOLINGS, pool, pooled_width, resolve_pooling
 
 __all__ = ["ActivationReader", "LayerActivationTransformer", "list_layers"]
 
@@ -107,50 +110,6 @@ def _input_dtype(module):
     return first.dtype if first is not None else None
 
 
-def _batches(X, batch_size):
-    """Yield ``(start, batch)`` with ``batch`` a tensor, from an array, a tensor or a Dataset."""
-    import torch
-    from torch.utils.data import DataLoader, Dataset
-
-    if isinstance(X, Dataset):
-        # A generator of its own: a DataLoader would otherwise draw its seed from torch's global one.
-        loader = DataLoader(X, batch_size=batch_size, shuffle=False, generator=torch.Generator())
-        start = 0
-        for batch in loader:
-            inputs = batch[0] if isinstance(batch, (tuple, list)) else batch
-            yield start, inputs
-            start += len(inputs)
-    else:
-        for start in range(0, len(X), batch_size):
-            yield start, torch.as_tensor(X[start : start + batch_size])
-
-
-def n_samples_of(X):
-    """Number of samples of an array, a tensor or a sized Dataset; a ValueError when empty."""
-    try:
-        n_samples = len(X)
-    except TypeError as exc:
-        raise TypeError(
-            "X must be an array or tensor shaped like the model's input, or a torch "
-            f"Dataset with a length; got {type(X).__name__}."
-        ) from exc
-    if n_samples == 0:
-        raise ValueError("X is empty: at least one sample is needed to compute activations.")
-    return n_samples
-
-
-def example_batch(X):
-    """The first sample of an array, a tensor or a Dataset, as a batch of one."""
-    from torch.utils.data import DataLoader, Dataset
-
-    import torch
-
-    if isinstance(X, Dataset):
-        batch = next(iter(DataLoader(X, batch_size=1, generator=torch.Generator())))
-        return batch[0] if isinstance(batch, (tuple, list)) else batch
-    return X[0:1]
-
-
 def _first_layer_hint(module):
     import torch
 
@@ -185,6 +144,11 @@ class ActivationReader:
         Float32 products and convolutions in full float32 (TF32 off inside
         the call, torch's flags restored after), in TF32, or under bfloat16
         autocast; see :func:`sklearn_id._device.float32_precision`.
+    pooling : str, default="auto"
+        How a (batch, tokens, hidden) output becomes rows; see
+        :mod:`sklearn_id._pooling`.
+    tokenizer, max_length, truncation
+        How texts become token ids; see :class:`sklearn_id._inputs.ModelInput`.
 
     Attributes
     ----------
@@ -193,7 +157,19 @@ class ActivationReader:
         The device the forward passes run on.
     """
 
-    def __init__(self, model, *, device="auto", batch_size=128, progress=False, precision="highest"):
+    def __init__(
+        self,
+        model,
+        *,
+        device="auto",
+        batch_size=128,
+        progress=False,
+        precision="highest",
+        pooling="auto",
+        tokenizer=None,
+        max_length=None,
+        truncation=False,
+    ):
         self.module, preferred = resolve_module(model)
         _check_initialised(self.module)
         self.device = resolve_device(device, preferred)
@@ -201,20 +177,32 @@ class ActivationReader:
         self.batch_size = batch_size
         self.progress = progress
         self.precision = precision
+        self.pooling = pooling
+        self._tokens = {"tokenizer": tokenizer, "max_length": max_length, "truncation": truncation}
         self._chunk_size = batch_size
         # Image batches go in channels-last when the model starts with a 2-D convolution: the
         # same values, about 15% faster on CPUs; dropped for good if the model refuses them.
         self._channels_last = _starts_with_conv2d(self.module)
 
-    def list_layers(self, example_input):
-        """The layers in the order the forward pass runs them; see :func:`list_layers`."""
-        import pandas as pd
-        import torch
+    def inputs(self, X):
+        """``X`` as this model takes it (a :class:`~sklearn_id._inputs.ModelInput`); X may already be one."""
+        if isinstance(X, ModelInput):
+            return X
+        return ModelInput(X, module=self.module, **self._tokens)
 
-        if not isinstance(example_input, torch.Tensor):
-            example_input = np.asarray(example_input)
-        batch = self._as_input(torch.as_tensor(example_input))
-        rows = [(INPUT, "Tensor", tuple(batch.shape[1:]))]
+    def list_layers(self, example_input):
+        """The layers in the order the forward pass runs them; see :func:`list_layers`.
+
+        ``n_features`` is the width of a row once the reader's ``pooling``
+        applies (the flattened width for outputs it does not pool).
+        """
+        import pandas as pd
+
+        inputs = self.inputs(self._as_examples(example_input))
+        batch = inputs.example()
+        tokens = inputs.has_tokens
+        first = batch["input_ids"] if isinstance(batch, Mapping) and "input_ids" in batch else batch
+        rows = [] if isinstance(batch, Mapping) else [(INPUT, "Tensor", tuple(first.shape[1:]))]
         seen = set()
 
         def make_hook(name):
@@ -228,30 +216,78 @@ class ActivationReader:
 
         named = [(name, sub) for name, sub in self.module.named_modules() if name]
         with _hooks(named, make_hook), _prepared(self.module, self.device, self.precision):
-            self.module(batch.to(self.device))
+            self._call(batch_to(batch, self.device, self.dtype))
         table = pd.DataFrame(rows, columns=["layer", "type", "output_shape"])
-        table["n_features"] = [int(np.prod(shape)) for shape in table["output_shape"]]
+        table["n_features"] = [self._width(shape, tokens) for shape in table["output_shape"]]
         return table
+
+    def _width(self, shape, tokens):
+        try:
+            return pooled_width(shape, resolve_pooling(self.pooling, shape, tokens, ""))
+        except ValueError:
+            return pooled_width(shape, "flatten")
+
+    @staticmethod
+    def _as_examples(example_input):
+        import torch
+
+        if isinstance(example_input, (torch.Tensor, Mapping, ModelInput)) or is_text(example_input):
+            return example_input
+        if isinstance(example_input, torch.utils.data.Dataset):
+            return example_input
+        return np.asarray(example_input)
+
+    def input_producers(self, example_input, layer):
+        """Names of the modules whose output is the very tensor ``layer`` takes as its first input, in forward order.
+
+        Used to find a transformer's embedding output: the tensor its first
+        block reads.
+        """
+        batch = self.inputs(example_input).example()
+        produced = []
+        received = []
+        modules = dict(self.module.named_modules())
+
+        def pre_hook(_sub, args, kwargs):
+            if not received:
+                received.append(args[0] if args else _first_tensor(kwargs))
+
+        def make_hook(name):
+            def hook(_sub, _inputs, output):
+                if not received:
+                    produced.append((name, _first_tensor(output)))
+
+            return hook
+
+        named = [(name, sub) for name, sub in modules.items() if name]
+        handle = modules[layer].register_forward_pre_hook(pre_hook, with_kwargs=True)
+        try:
+            with _hooks(named, make_hook), _prepared(self.module, self.device, self.precision):
+                self._call(batch_to(batch, self.device, self.dtype))
+        finally:
+            handle.remove()
+        if not received:
+            return []
+        return [name for name, tensor in produced if tensor is received[0]]
 
     def read(self, layers, X, *, feature_slices=None, on_device=False):
         """Outputs of several layers for every sample of ``X``, in one pass over the data.
 
-        Each layer's output is flattened per sample and written batch by
-        batch into a float32 array allocated once, when the first batch tells
-        its width; only the requested outputs leave the device. The forward
-        pass of each batch stops as soon as every requested layer has fired.
-        A module called several times in one forward pass contributes its
-        first call.
+        Each layer's output is pooled (see ``pooling``) or flattened per
+        sample and written batch by batch into a float32 array allocated
+        once, when the first batch tells its width; only the requested
+        outputs leave the device. The forward pass of each batch stops as
+        soon as every requested layer has fired. A module called several
+        times in one forward pass contributes its first call.
 
         Parameters
         ----------
         layers : list of str
             Names from ``model.named_modules()``, or ``"input"``.
-        X : array-like, tensor or torch Dataset
-            Shaped like the model's input; a Dataset yields inputs or
-            (input, target) pairs.
+        X : array-like, tensor, torch Dataset, mapping of token arrays, or texts
+            See :class:`~sklearn_id._inputs.ModelInput`.
         feature_slices : dict of str to slice, default=None
-            Keep only these flattened features of the named layers, so that a
+            Keep only these (pooled) features of the named layers, so that a
             layer too wide for memory can be read in several passes.
         on_device : bool, default=False
             Keep the outputs on the reader's device as float32 tensors, for
@@ -259,13 +295,23 @@ class ActivationReader:
 
         Returns
         -------
-        activations : dict of str to ndarray (or tensor) of shape (n_samples, n_features), float32
+        activations : dict of str to ndarray (or tensor) of shape (n_rows, n_features), float32
+            ``n_rows`` is the number of samples, or of real tokens with
+            ``pooling="tokens"``.
         """
+        import torch
         from tqdm.auto import tqdm
 
         layers = list(dict.fromkeys(layers))
         check_layers(self.module, layers)
-        n_samples = n_samples_of(X)
+        inputs = self.inputs(X)
+        n_samples = inputs.n_samples
+        tokens = inputs.has_tokens
+        if tokens and INPUT in layers:
+            raise ValueError(
+                "The input of a model that takes token ids is the ids themselves, which have no geometry; "
+                "profile the embedding's output instead (list_layers shows its name)."
+            )
         feature_slices = feature_slices or {}
         outputs = {}
         captured = {}
@@ -281,9 +327,7 @@ class ActivationReader:
 
             return hook
 
-        def store(name, start, tensor, expected):
-            import torch
-
+        def store(name, start, tensor, expected, mask):
             if tensor.shape[0] != expected:
                 raise ValueError(
                     f"Layer {name!r} returned {tensor.shape[0]} rows for a batch of {expected} samples: its "
@@ -295,46 +339,52 @@ class ActivationReader:
                     f"X yielded more than the {n_samples} samples its len() reports; make the Dataset's "
                     "__len__ match what it yields."
                 )
-            flat = tensor.detach().reshape(tensor.shape[0], -1)[:, feature_slices.get(name, slice(None))]
+            pooling = resolve_pooling(self.pooling, tuple(tensor.shape[1:]), tokens, name)
+            rows = pool(tensor.detach(), mask, pooling, name)[:, feature_slices.get(name, slice(None))]
+            if not on_device:
+                rows = rows.to("cpu")
+            if pooling == "tokens":
+                outputs.setdefault(name, []).append(rows)
+                return
             if name not in outputs:
-                shape = (n_samples, flat.shape[1])
+                shape = (n_samples, rows.shape[1])
                 if on_device:
                     outputs[name] = torch.empty(shape, dtype=torch.float32, device=self.device)
                 else:
                     outputs[name] = np.empty(shape, dtype=np.float32)
-            if on_device:
-                outputs[name][start : start + flat.shape[0]] = flat.float()
-            else:
-                outputs[name][start : start + flat.shape[0]] = flat.to("cpu", torch.float32).numpy()
+            outputs[name][start : start + rows.shape[0]] = rows if on_device else rows.numpy()
 
         bar = tqdm(total=n_samples, disable=not self.progress, desc="activations", unit="sample")
         written = 0
         with _hooks(hooked, make_hook), _prepared(self.module, self.device, self.precision), bar:
-            for start, batch in _batches(X, self.batch_size):
-                batch = self._as_input(batch)
-                for offset, size in self._forward(batch, start, captured, hooked):
+            for start, batch in inputs.batches(self.batch_size):
+                size = batch_length(batch)
+                for offset, chunk in self._forward(batch, start, captured, hooked):
+                    mask = batch_mask(chunk)
                     for name, tensor in captured.items():
-                        store(name, start + offset, tensor, size)
+                        store(name, start + offset, tensor, batch_length(chunk), mask)
                 if INPUT in layers:
-                    store(INPUT, start, batch, len(batch))
-                written = start + len(batch)
-                bar.update(len(batch))
+                    store(INPUT, start, batch_to(batch, "cpu", self.dtype), size, None)
+                written = start + size
+                bar.update(size)
         if written != n_samples:
             # Every output row is written, or the call fails: no uninitialised memory as activations.
             raise ValueError(
                 f"X yielded {written} samples but its len() reports {n_samples}; make the Dataset's "
                 "__len__ match what it yields."
             )
+        for name, pieces in outputs.items():
+            if isinstance(pieces, list):
+                joined = torch.cat(pieces)
+                outputs[name] = joined if on_device else joined.numpy()
         return outputs
 
-    def _as_input(self, batch):
-        """The batch in the model's floating dtype (integer inputs, such as token ids, unchanged)."""
-        if batch.is_floating_point() and self.dtype is not None:
-            return batch.to(self.dtype)
-        return batch
+    def _call(self, batch):
+        """The forward pass: keyword arguments for a mapping of token arrays, one argument otherwise."""
+        return self.module(**batch) if isinstance(batch, Mapping) else self.module(batch)
 
     def _forward(self, batch, start, captured, hooked):
-        """Run one batch in chunks; yield each chunk's offset once ``captured`` holds its outputs.
+        """Run one batch in chunks; yield each chunk's offset and the chunk once ``captured`` holds its outputs.
 
         A CUDA out-of-memory error halves the chunk until it fits; the size
         that fitted is kept for the following batches.
@@ -342,21 +392,24 @@ class ActivationReader:
         import torch
 
         offset = 0
-        while offset < len(batch):
-            chunk = batch[offset : offset + self._chunk_size].to(self.device, non_blocking=True)
-            channels_last = self._channels_last and chunk.dim() == 4 and chunk.is_floating_point()
-            if channels_last:
-                chunk = chunk.contiguous(memory_format=torch.channels_last)
+        size = batch_length(batch)
+        while offset < size:
+            piece = batch_slice(batch, offset, offset + self._chunk_size)
+            channels_last = (
+                self._channels_last and not isinstance(piece, Mapping) and piece.dim() == 4 and piece.is_floating_point()
+            )
+            chunk = batch_to(piece, self.device, self.dtype, torch.channels_last if channels_last else None)
             captured.clear()
             try:
                 if hooked:
-                    self.module(chunk)
+                    self._call(chunk)
             except _StopForward:
                 pass
             except torch.OutOfMemoryError:
-                if self._chunk_size == 1 or len(chunk) == 1:
+                length = batch_length(chunk)
+                if self._chunk_size == 1 or length == 1:
                     raise
-                self._chunk_size = max(1, min(self._chunk_size, len(chunk)) // 2)
+                self._chunk_size = max(1, min(self._chunk_size, length) // 2)
                 warnings.warn(
                     f"CUDA ran out of memory; retrying with batches of {self._chunk_size} samples. "
                     "Pass a smaller batch_size to avoid the retry.",
@@ -365,18 +418,13 @@ class ActivationReader:
                 )
                 torch.cuda.empty_cache()
                 continue
-            except (RuntimeError, ValueError) as exc:
+            except (RuntimeError, ValueError, TypeError) as exc:
                 if channels_last:
                     # The model reshapes its input with view(): give it contiguous batches.
                     self._channels_last = False
                     continue
                 if start == 0 and offset == 0:
-                    raise ValueError(
-                        f"The model failed on its first batch, of shape {tuple(chunk.shape)} and dtype "
-                        f"{str(chunk.dtype).removeprefix('torch.')}: {type(exc).__name__}: {exc}"
-                        f"{'' if str(exc).endswith('.') else '.'}{_first_layer_hint(self.module)} If the "
-                        "input is at fault, pass X shaped like the model's input (samples first)."
-                    ) from exc
+                    raise ValueError(_first_batch_error(chunk, exc, self.module)) from exc
                 raise
             missing = sorted({name for name, _ in hooked} - set(captured))
             if missing:
@@ -384,8 +432,24 @@ class ActivationReader:
                     f"Layer(s) {missing} did not run in the forward pass, so they have "
                     "no output; pick layers that the model's forward() calls."
                 )
-            yield offset, len(chunk)
-            offset += len(chunk)
+            yield offset, chunk
+            offset += batch_length(chunk)
+
+
+def _first_batch_error(chunk, exc, module):
+    """The message for a model that fails on its first batch: what it was given, and what it expects."""
+    reason = f"{type(exc).__name__}: {exc}{'' if str(exc).endswith('.') else '.'}"
+    if isinstance(chunk, Mapping):
+        given = ", ".join(f"{key} {tuple(value.shape)}" for key, value in chunk.items())
+        return (
+            f"The model failed on its first batch, given as keyword arguments ({given}): {reason} Pass a "
+            "mapping whose keys are arguments of the model's forward()."
+        )
+    return (
+        f"The model failed on its first batch, of shape {tuple(chunk.shape)} and dtype "
+        f"{str(chunk.dtype).removeprefix('torch.')}: {reason}{_first_layer_hint(module)} If the "
+        "input is at fault, pass X shaped like the model's input (samples first)."
+    )
 
 
 def _check_initialised(module):
@@ -422,27 +486,41 @@ def _hooks(named_modules, make_hook):
 
 
 @validate_params(
-    {"model": [object], "example_input": [object], "device": [DEVICE_CONSTRAINT]},
+    {
+        "model": [object],
+        "example_input": [object],
+        "device": [DEVICE_CONSTRAINT],
+        "pooling": [StrOptions(set(POOLINGS))],
+        "tokenizer": [callable, None],
+    },
     prefer_skip_nested_validation=True,
 )
-def list_layers(model, example_input, *, device="auto"):
+def list_layers(model, example_input, *, device="auto", pooling="auto", tokenizer=None):
     """The layers of ``model`` in the order its forward pass runs them, with their output shapes.
 
     Parameters
     ----------
     model : torch.nn.Module or fitted skorch net
-    example_input : array-like or tensor
-        One batch shaped like the model's input (a single sample is enough).
+    example_input : array-like, tensor, mapping of token arrays, or list of str
+        One batch shaped like the model's input (a single sample is
+        enough); texts need ``tokenizer``.
     device : str or torch.device, default="auto"
         Where the forward pass runs: ``"auto"`` (the skorch net's device, else
         CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
+    pooling : str, default="auto"
+        The pooling ``n_features`` is counted under, as in
+        :class:`LayerActivationTransformer`.
+    tokenizer : callable, default=None
+        Turns texts into token ids, as in :class:`LayerActivationTransformer`.
 
     Returns
     -------
     layers : pandas.DataFrame
         Columns ``layer`` (a name for ``LayerActivationTransformer``),
         ``type`` (the module's class), ``output_shape`` (per sample) and
-        ``n_features`` (flattened width). The first row is ``"input"``; a
+        ``n_features`` (the width of a row once ``pooling`` applies; the
+        flattened width of outputs that are not token sequences). The first
+        row is ``"input"`` (not for token inputs: ids have no geometry); a
         module called several times appears once, at its first call.
 
     Examples
@@ -457,7 +535,8 @@ def list_layers(model, example_input, *, device="auto"):
     2      1    ReLU         (8,)           8
     3      2  Linear         (2,)           2
     """
-    return ActivationReader(model, device=device).list_layers(example_input)
+    reader = ActivationReader(model, device=device, pooling=pooling, tokenizer=tokenizer)
+    return reader.list_layers(example_input)
 
 
 class LayerActivationTransformer(TransformerMixin, BaseEstimator):
@@ -465,21 +544,26 @@ class LayerActivationTransformer(TransformerMixin, BaseEstimator):
 
     ``transform`` runs the model in eval mode under ``torch.inference_mode()``,
     batch by batch, on CUDA when present, and returns the layer's output for
-    each sample flattened to a float32 array. Put it in front of an ID
-    estimator to measure the dimension of a representation.
+    each sample as a float32 array: flattened, or, for a token sequence of
+    shape (batch, tokens, hidden), pooled over the sample's real tokens. Put
+    it in front of an ID estimator to measure the dimension of a
+    representation.
 
     A forward hook records the layer; it is removed after each call, even
     when the forward pass raises, and the model's train/eval mode and device
-    are restored. A module that returns a tuple contributes its first tensor;
-    a module called several times in one forward pass contributes its first
-    call. The forward pass stops once the layer has fired.
+    are restored. A module that returns a tuple (a transformer block)
+    contributes its first tensor; a module called several times in one
+    forward pass contributes its first call. The forward pass stops once the
+    layer has fired.
 
     Parameters
     ----------
     model : torch.nn.Module or fitted skorch net
         A skorch net contributes its ``module_`` and its ``device``. Wrap a
         fitted net in :class:`sklearn.frozen.FrozenEstimator` so that
-        ``clone`` (and hence ``GridSearchCV``) keeps it fitted.
+        ``clone`` (and hence ``GridSearchCV``) keeps it fitted. A Hugging
+        Face model takes a mapping of token arrays (or texts, with
+        ``tokenizer``) as keyword arguments.
     layer : str
         A name from ``model.named_modules()``, or ``"input"``.
         :func:`list_layers` lists them in forward order.
@@ -496,13 +580,48 @@ class LayerActivationTransformer(TransformerMixin, BaseEstimator):
         (TF32 off inside the call, torch's flags restored after), so CPU and
         GPU activations agree to about 1e-5 relative; ``"tf32"``: TF32 on
         (faster on Ampere and later GPUs); ``"bf16"``: bfloat16 autocast.
+    pooling : {"auto", "mean", "last", "first", "max", "tokens", "flatten"}, default="auto"
+        How an output of shape (batch, tokens, hidden) becomes rows. Real
+        tokens are those where the batch's ``attention_mask`` is 1 (every
+        position without a mask: image patches, unpadded ids).
+
+        - ``"mean"``: the mean over a sample's real tokens;
+        - ``"last"``: its last real token, with left or right padding (the
+          usual choice for decoders);
+        - ``"first"``: its first real token (BERT's ``[CLS]``);
+        - ``"max"``: the maximum over its real tokens, feature by feature;
+        - ``"tokens"``: every real token is a row, sample after sample, so
+          ``transform`` returns more rows than samples: the point cloud of a
+          text;
+        - ``"flatten"``: the whole output flattened per sample; an error for
+          a padded batch of token sequences, whose padding it would mix in;
+        - ``"auto"``: ``"mean"`` for a token sequence output of token inputs
+          (texts, mappings of ``input_ids``), ``"flatten"`` for every other
+          output (images, vectors, and a ViT's patches: pass ``"mean"`` or
+          ``"first"`` to pool those).
+
+        Any pooling but ``"flatten"`` on an output that is not (batch,
+        tokens, hidden) raises an error.
+    tokenizer : callable, default=None
+        A Hugging Face tokenizer, for ``X`` given as texts. Texts are
+        tokenized one batch at a time, with the tokenizer's special tokens,
+        and padded on its ``padding_side`` to the longest of the batch; a
+        tokenizer without a padding token works (the padding is masked).
+    max_length : int, default=None
+        The longest text in tokens, special tokens included. None: the
+        model's maximum (``config.max_position_embeddings`` or
+        ``n_positions``), else the tokenizer's ``model_max_length``.
+    truncation : bool, default=False
+        Cut texts longer than ``max_length`` to their first ``max_length``
+        tokens. When False, a longer text is an error that names it: a text
+        is never cut silently.
 
     Attributes
     ----------
     device_ : str
         The device the forward passes run on.
     n_features_out_ : int
-        Width of the flattened layer output.
+        Width of a row of the output.
 
     See Also
     --------
@@ -524,6 +643,22 @@ class LayerActivationTransformer(TransformerMixin, BaseEstimator):
     >>> pipeline = make_pipeline(hidden, TwoNNDimension()).fit(X)
     >>> round(pipeline[-1].dimension_)
     3
+
+    A mapping of token arrays is passed as keyword arguments, and a token
+    sequence output is pooled over each sample's real tokens (here, by
+    default, their mean):
+
+    >>> class TokenModel(torch.nn.Module):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.embed = torch.nn.Embedding(10, 4)
+    ...     def forward(self, input_ids, attention_mask=None):
+    ...         return self.embed(input_ids)
+    >>> tokens = {"input_ids": [[1, 2, 3], [4, 5, 0]], "attention_mask": [[1, 1, 1], [1, 1, 0]]}
+    >>> model = TokenModel()
+    >>> mean = LayerActivationTransformer(model, "embed", device="cpu").fit_transform(tokens)
+    >>> bool(torch.allclose(torch.from_numpy(mean[1]), model.embed.weight[[4, 5]].mean(0)))
+    True
     """
 
     _parameter_constraints: dict = {
@@ -533,23 +668,57 @@ class LayerActivationTransformer(TransformerMixin, BaseEstimator):
         "device": [DEVICE_CONSTRAINT],
         "progress": ["boolean"],
         "precision": [StrOptions(set(PRECISIONS))],
+        "pooling": [StrOptions(set(POOLINGS))],
+        "tokenizer": [callable, None],
+        "max_length": [Interval(Integral, 1, None, closed="left"), None],
+        "truncation": ["boolean"],
     }
 
-    def __init__(self, model, layer, *, batch_size=128, device="auto", progress=False, precision="highest"):
+    def __init__(
+        self,
+        model,
+        layer,
+        *,
+        batch_size=128,
+        device="auto",
+        progress=False,
+        precision="highest",
+        pooling="auto",
+        tokenizer=None,
+        max_length=None,
+        truncation=False,
+    ):
         self.model = model
         self.layer = layer
         self.batch_size = batch_size
         self.device = device
         self.progress = progress
         self.precision = precision
+        self.pooling = pooling
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        self.truncation = truncation
+
+    def _reader(self, device, batch_size):
+        return ActivationReader(
+            self.model,
+            device=device,
+            batch_size=batch_size,
+            progress=self.progress,
+            precision=self.precision,
+            pooling=self.pooling,
+            tokenizer=self.tokenizer,
+            max_length=self.max_length,
+            truncation=self.truncation,
+        )
 
     def fit(self, X, y=None):
-        """Check the model, the layer and the input shape on the first sample.
+        """Check the model, the layer and the input on the first sample.
 
         Parameters
         ----------
-        X : array-like, tensor or torch Dataset
-            Shaped like the model's input.
+        X : array-like, tensor, torch Dataset, mapping of token arrays, or list of str
+            Shaped like the model's input; texts need ``tokenizer``.
         y : None
             Ignored.
 
@@ -558,10 +727,10 @@ class LayerActivationTransformer(TransformerMixin, BaseEstimator):
         self : LayerActivationTransformer
         """
         self._validate_params()
-        n_samples_of(X)
-        reader = ActivationReader(self.model, device=self.device, batch_size=1, precision=self.precision)
+        reader = self._reader(self.device, 1)
+        inputs = reader.inputs(X)
         self.device_ = reader.device
-        self.n_features_out_ = reader.read([self.layer], example_batch(X))[self.layer].shape[1]
+        self.n_features_out_ = reader.read([self.layer], inputs.example())[self.layer].shape[1]
         return self
 
     def transform(self, X):
@@ -569,19 +738,17 @@ class LayerActivationTransformer(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like, tensor or torch Dataset
-            Shaped like the model's input; a Dataset yields inputs or
-            (input, target) pairs.
+        X : array-like, tensor, torch Dataset, mapping of token arrays, or list of str
+            Shaped like the model's input; a Dataset yields inputs,
+            (input, target) pairs or mappings of token tensors.
 
         Returns
         -------
-        activations : ndarray of shape (n_samples, ``n_features_out_``), float32
+        activations : ndarray of shape (n_rows, ``n_features_out_``), float32
+            One row per sample, or per real token with ``pooling="tokens"``.
         """
         check_is_fitted(self)
-        reader = ActivationReader(
-            self.model, device=self.device_, batch_size=self.batch_size, progress=self.progress, precision=self.precision
-        )
-        return reader.read([self.layer], X)[self.layer]
+        return self._reader(self.device_, self.batch_size).read([self.layer], X)[self.layer]
 
     def get_feature_names_out(self, input_features=None):
         """Names ``{layer}_{i}`` of the output features.
@@ -602,5 +769,6 @@ class LayerActivationTransformer(TransformerMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.two_d_array = True
         tags.input_tags.three_d_array = True
+        tags.input_tags.string = self.tokenizer is not None
         tags.non_deterministic = False
         return tags

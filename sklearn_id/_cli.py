@@ -5,6 +5,7 @@ from pathlib import Path
 
 from sklearn_id._cli_common import UsageError, format_profile
 from sklearn_id._cli_profile import run_layers, run_profile
+from sklearn_id._pooling import POOLINGS
 
 
 def main(argv=None):
@@ -40,17 +41,30 @@ def _parser():
     commands = parser.add_subparsers(dest="command", metavar="{profile,layers}")
     profile = commands.add_parser(
         "profile",
-        help="profile a torchvision model on a folder of images",
+        help="profile a model on a folder of images or a file of texts",
         description=(
-            "Profile a torchvision model's layers on an image folder (one sub-folder per "
-            "class, as torchvision's ImageFolder reads it); writes profile.csv and profile.png."
+            "Profile a model's layers on an image folder (one sub-folder per class, as "
+            "torchvision's ImageFolder reads it) or, for hf: language models, on a text file "
+            "(one text a line); writes profile.csv and profile.png."
         ),
     )
     _model_arguments(profile)
-    profile.add_argument("--images", type=image_folder, required=True, help="image folder")
+    data = profile.add_mutually_exclusive_group(required=True)
+    data.add_argument("--images", type=image_folder, help="image folder (torchvision: and timm: models)")
+    data.add_argument("--text", type=existing_file, help="text file, one text a line (hf: models)")
     profile.add_argument("--layers", default="auto", help="'auto' or comma-separated module names")
     profile.add_argument("--n-images", type=positive_int, default=2000, help="images drawn at random (default: 2000)")
-    profile.add_argument("--batch-size", type=positive_int, default=64, help="images per forward pass (default: 64)")
+    profile.add_argument("--n-texts", type=positive_int, default=2000, help="texts drawn at random (default: 2000)")
+    profile.add_argument(
+        "--pooling", choices=POOLINGS, default="auto",
+        help="how a layer's tokens become one point: auto (default: mean over real tokens for texts, "
+        "flattened for images), mean, last, first, max, tokens (every token a point), flatten",
+    )
+    profile.add_argument(
+        "--max-length", type=positive_int, default=None,
+        help="cut texts to their first N tokens (default: texts longer than the model's limit are an error)",
+    )
+    profile.add_argument("--batch-size", type=positive_int, default=64, help="samples per forward pass (default: 64)")
     profile.add_argument(
         "--n-resamples", type=resample_count, default=5,
         help="random subsamples behind the error bars: 0 (none) or at least 2 (default: 5)",
@@ -71,9 +85,9 @@ def _parser():
     profile.add_argument("--quiet", action="store_true", help="no progress bars")
     layers = commands.add_parser(
         "layers",
-        help="list a torchvision model's layers",
-        description="Print a torchvision model's layers in forward order, with their output shapes, "
-        "for one image of --image-size pixels; the names are what --layers takes.",
+        help="list a model's layers",
+        description="Print a model's layers in forward order, with their output shapes, for one image "
+        "of --image-size pixels (or one short text for hf: models); the names are what --layers takes.",
     )
     _model_arguments(layers)
     layers.add_argument("--image-size", type=positive_int, default=224, help="image side in pixels (default: 224)")
@@ -82,12 +96,16 @@ def _parser():
 
 
 def _model_arguments(command):
-    command.add_argument("--model", required=True, help="torchvision:<name>, e.g. torchvision:resnet18")
+    command.add_argument(
+        "--model", required=True,
+        help="torchvision:NAME (e.g. torchvision:resnet18), timm:NAME (e.g. timm:vit_tiny_patch16_224), or "
+        "hf:NAME_OR_PATH, a Hugging Face model saved with save_pretrained or in the local cache",
+    )
     weights = command.add_mutually_exclusive_group()
     weights.add_argument(
         "--weights", default=None,
-        help="weights enum member, e.g. DEFAULT or IMAGENET1K_V1, read from the local torch cache "
-        "(default: random initialisation)",
+        help="torchvision weights enum member, e.g. DEFAULT or IMAGENET1K_V1, read from the local torch "
+        "cache (default: random initialisation)",
     )
     weights.add_argument(
         "--checkpoint", type=existing_file, default=None,

@@ -1,30 +1,30 @@
-"""``python -m sklearn_id profile`` and ``layers``: a torchvision model's depth profile on a folder of images, and its layers."""
-
-import difflib
-from pathlib import Path
+"""``python -m sklearn_id profile`` and ``layers``: a model's depth profile on a folder of images or a file of texts, and its layers."""
 
 from sklearn_id._cli_common import UsageError, format_profile
+from sklearn_id._cli_models import load_model, model_kind
 
 
 def run_profile(args):
-    """Load the model and the images, profile, write ``profile.csv`` and ``profile.png``."""
-    import torch
-
+    """Load the model and the data, profile, write ``profile.csv`` and ``profile.png``."""
     from sklearn_id import DepthProfile, GRIDEDimension, TwoNNDimension
 
-    state_dict = load_state_dict(args.checkpoint) if args.checkpoint else None
-    model, transform = load_torchvision_model(args.model, args.weights, state_dict)
-    dataset = load_image_folder(args.images, transform)
-    n_images = min(args.n_images, len(dataset))
-    if n_images < len(dataset):
-        generator = torch.Generator().manual_seed(args.seed)
-        chosen = torch.randperm(len(dataset), generator=generator)[:n_images].sort().values
-        dataset = torch.utils.data.Subset(dataset, chosen.tolist())
+    # The data's problems first: they are cheaper to find than a model is to load.
+    if model_kind(args.model) == "text":
+        if args.text is None:
+            raise UsageError(f"{args.model} reads texts: pass --text FILE (one text a line).")
+        texts, what = _texts(args)
+        loaded = load_model(args.model, args.weights, args.checkpoint, progress=not args.quiet)
+        data = texts
+    else:
+        if args.images is None:
+            raise UsageError(f"{args.model} reads images: pass --images FOLDER.")
+        loaded = load_model(args.model, args.weights, args.checkpoint, progress=not args.quiet)
+        data, what = _images(args, loaded.transform)
     layers = args.layers if args.layers == "auto" else [name.strip() for name in args.layers.split(",")]
     n1, n2 = args.ranks
     estimator = GRIDEDimension(n1=n1, n2=n2) if args.estimator == "gride" else TwoNNDimension()
     profile = DepthProfile(
-        model,
+        loaded.model,
         layers=layers,
         id_estimator=estimator,
         n_resamples=args.n_resamples,
@@ -33,21 +33,56 @@ def run_profile(args):
         device=args.device,
         random_state=args.seed,
         progress=not args.quiet,
+        pooling=args.pooling,
+        tokenizer=loaded.tokenizer,
+        max_length=args.max_length,
+        truncation=args.max_length is not None,
     )
     try:
-        profile.fit(dataset)
+        profile.fit(data)
     except ValueError as error:
-        raise UsageError(str(error)) from error
+        hint = " Pass --max-length N to cut longer texts to N tokens." if "max_length" in str(error) else ""
+        raise UsageError(f"{error}{hint}") from error
     except OSError as error:  # PIL's UnidentifiedImageError among them: a file that is not an image
         raise UsageError(f"An image in {args.images} could not be read ({error}); remove or repair it.") from error
     args.out.mkdir(parents=True, exist_ok=True)
     profile.profile_.to_csv(args.out / "profile.csv", index=False)
     ax = profile.plot()
     weights = _weights_label(args)
-    ax.set_title(f"{args.model} ({weights}) on {n_images} images of {args.images.name}")
+    ax.set_title(f"{args.model} ({weights}) on {what}")
     ax.figure.savefig(args.out / "profile.png", dpi=120, bbox_inches="tight")
-    print(f"{args.model}, {weights}, {n_images} images, {estimator!r}\n{format_profile(profile.profile_)}")
+    print(f"{args.model}, {weights}, {what}, {estimator!r}\n{format_profile(profile.profile_)}")
     print(f"\nwrote {args.out / 'profile.csv'} and {args.out / 'profile.png'}")
+
+
+def _images(args, transform):
+    """The image folder, with ``--n-images`` drawn at random when it holds more."""
+    import torch
+
+    dataset = load_image_folder(args.images, transform)
+    n_images = min(args.n_images, len(dataset))
+    if n_images < len(dataset):
+        generator = torch.Generator().manual_seed(args.seed)
+        chosen = torch.randperm(len(dataset), generator=generator)[:n_images].sort().values
+        dataset = torch.utils.data.Subset(dataset, chosen.tolist())
+    return dataset, f"{n_images} images of {args.images.name}"
+
+
+def _texts(args):
+    """The file's texts, one a line (blank lines skipped), with ``--n-texts`` drawn at random when it holds more."""
+    import numpy as np
+
+    try:
+        lines = args.text.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise UsageError(f"--text {args.text} is not UTF-8 text.") from None
+    texts = [line.strip() for line in lines if line.strip()]
+    if not texts:
+        raise UsageError(f"--text {args.text} holds no text: write one text a line.")
+    if len(texts) > args.n_texts:
+        chosen = np.sort(np.random.default_rng(args.seed).choice(len(texts), args.n_texts, replace=False))
+        texts = [texts[i] for i in chosen]
+    return texts, f"{len(texts)} texts of {args.text.name}"
 
 
 def run_layers(args):
@@ -56,105 +91,26 @@ def run_layers(args):
 
     from sklearn_id import list_layers
 
-    state_dict = load_state_dict(args.checkpoint) if args.checkpoint else None
-    model, _ = load_torchvision_model(args.model, args.weights, state_dict)
-    example = torch.zeros(1, 3, args.image_size, args.image_size)
+    loaded = load_model(args.model, args.weights, args.checkpoint, progress=False)
+    if loaded.kind == "text":
+        example, what = ["An example text."], "one short text"
+    else:
+        example = torch.zeros(1, 3, args.image_size, args.image_size)
+        what = f"one image of {args.image_size} x {args.image_size}"
     try:
-        table = list_layers(model, example, device=args.device)
+        table = list_layers(loaded.model, example, device=args.device, tokenizer=loaded.tokenizer)
     except ValueError as error:
         raise UsageError(f"--image-size {args.image_size}: {error}") from error
-    print(f"{args.model}, {_weights_label(args)}, one image of {args.image_size} x {args.image_size}")
+    print(f"{args.model}, {_weights_label(args)}, {what}")
     print(table.to_string(index=False))
 
 
 def _weights_label(args):
     if args.checkpoint:
         return f"weights from {args.checkpoint.name}"
+    if args.model.startswith("hf:"):
+        return "saved weights"
     return f"weights {args.weights}" if args.weights else "random weights"
-
-
-def load_state_dict(path):
-    """The state dict saved at ``path``, read with ``torch.load(weights_only=True)``.
-
-    A checkpoint that wraps it (``{"state_dict": ...}``, ``{"model": ...}``) is
-    unwrapped, and a ``module.`` prefix (``DataParallel``) dropped; anything
-    that is not a mapping of tensors is a :class:`UsageError`.
-    """
-    import torch
-
-    try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises many kinds for a file that is not a checkpoint
-        raise UsageError(f"--checkpoint {path}: not a torch checkpoint that loads with weights_only=True ({error.__class__.__name__}).") from None
-    for key in ("state_dict", "model_state_dict", "model"):
-        if isinstance(loaded, dict) and isinstance(loaded.get(key), dict):
-            loaded = loaded[key]
-    if not isinstance(loaded, dict) or not loaded or not all(isinstance(v, torch.Tensor) for v in loaded.values()):
-        raise UsageError(
-            f"--checkpoint {path}: not a state dict (a mapping of parameter names to tensors); "
-            "save one with torch.save(model.state_dict(), PATH)."
-        )
-    if all(key.startswith("module.") for key in loaded):
-        loaded = {key[len("module.") :]: value for key, value in loaded.items()}
-    return loaded
-
-
-def load_torchvision_model(spec, weights_name, state_dict=None):
-    """The model named ``torchvision:<name>`` and the preprocessing of its weights.
-
-    Weights are read from the local torch cache only (``torch.hub.get_dir()``);
-    when they are not there, a :class:`UsageError` says where to put them,
-    rather than a download that fails offline. A ``state_dict`` is loaded
-    into the architecture; a mismatch names the missing and unexpected keys.
-    """
-    import torch
-    import torchvision
-
-    source, _, name = spec.partition(":")
-    if source != "torchvision" or not name:
-        raise UsageError(f"--model takes torchvision:<name>, e.g. torchvision:resnet18; got {spec!r}.")
-    available = torchvision.models.list_models(module=torchvision.models)
-    if name not in available:
-        close = difflib.get_close_matches(name, available, n=3)
-        hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise UsageError(f"torchvision has no classification model {name!r}.{hint}")
-    weights_enum = torchvision.models.get_model_weights(name)
-    weights = None
-    if weights_name is not None:
-        try:
-            weights = weights_enum[weights_name]
-        except KeyError:
-            choices = ", ".join(weights_enum.__members__)
-            raise UsageError(f"{name} has no weights {weights_name!r}; choose one of {choices}.") from None
-        cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
-        if not cached.is_file():
-            raise UsageError(
-                f"The weights {weights} are not in the local torch cache ({cached}). Download them "
-                "once where there is network access (torchvision.models.get_model"
-                f"({name!r}, weights={weights_name!r})) and copy the file there, or leave out "
-                "--weights to profile the randomly initialised network."
-            )
-    model = torchvision.models.get_model(name, weights=weights)
-    if state_dict is not None:
-        _load_into(model, name, state_dict)
-    # The preprocessing of the weights' family, which is known without downloading.
-    transform = (weights or weights_enum.DEFAULT).transforms()
-    return model, transform
-
-
-def _load_into(model, name, state_dict):
-    expected = model.state_dict()
-    missing = [key for key in expected if key not in state_dict]
-    unexpected = [key for key in state_dict if key not in expected]
-    wrong_shape = [key for key in expected if key in state_dict and state_dict[key].shape != expected[key].shape]
-    if missing or unexpected or wrong_shape:
-        parts = [
-            f"{label} {', '.join(keys[:3])}{' ...' if len(keys) > 3 else ''} ({len(keys)})"
-            for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong_shape))
-            if keys
-        ]
-        raise UsageError(f"--checkpoint is not a state dict of torchvision's {name}: {'; '.join(parts)}.")
-    model.load_state_dict(state_dict)
 
 
 def load_image_folder(folder, transform):

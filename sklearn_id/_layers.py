@@ -7,14 +7,22 @@ import numpy as np
 from sklearn_id._neighbors import PiecewiseDistances
 from sklearn_id._pca import StandardisedSpectrum
 
-__all__ = ["SplitLayer", "auto_checkpoints", "minimum_samples", "plan_passes"]
+__all__ = [
+    "SplitLayer",
+    "auto_checkpoints",
+    "block_depths",
+    "minimum_samples",
+    "plan_passes",
+    "transformer_blocks",
+    "transformer_checkpoints",
+]
 
 _POOLING = ("MaxPool", "AvgPool", "AdaptiveMaxPool", "AdaptiveAvgPool", "LPPool")
 _RESIDUAL_BLOCKS = ("BasicBlock", "Bottleneck")
 
 
 def auto_checkpoints(module, table):
-    """The seed paper's checkpoints, in forward order.
+    """The seed paper's checkpoints of a network that is not a transformer, in forward order.
 
     The input, every pooling layer, every fully connected layer
     (``torch.nn.Linear``), and the stage outputs of residual networks: the
@@ -52,6 +60,106 @@ def auto_checkpoints(module, table):
         ):
             chosen.append(name)
     return chosen
+
+
+def transformer_blocks(module):
+    """The blocks of the model's longest stack of attention blocks, in order; empty for other models.
+
+    A stack is a ``ModuleList`` or ``Sequential`` whose children are all of
+    one class and each holds an attention module (a module whose class name
+    contains ``Attention``): GPT-2's ``transformer.h``, BERT's
+    ``encoder.layer``, a Llama-style decoder's ``model.layers``, timm's
+    ``blocks``, torchvision's ``encoder.layers``.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+
+    Returns
+    -------
+    blocks : list of str
+    """
+    import torch
+
+    best = []
+    for name, sub in module.named_modules():
+        if not isinstance(sub, (torch.nn.ModuleList, torch.nn.Sequential)):
+            continue
+        children = list(sub.named_children())
+        if (
+            children
+            and len({type(child) for _, child in children}) == 1
+            and all(any("Attention" in type(part).__name__ for part in child.modules()) for _, child in children)
+            and len(children) > len(best)
+        ):
+            best = [f"{name}.{child}" if name else child for child, _ in children]
+    return best
+
+
+def transformer_checkpoints(table, blocks, embedding_producers):
+    """A transformer's checkpoints: the embedding output, every block's output, the final norm.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :func:`~sklearn_id.list_layers` of the model.
+    blocks : list of str
+        :func:`transformer_blocks` of the model.
+    embedding_producers : list of str
+        The modules whose output is the tensor the first block reads (the
+        residual stream at depth 0), in forward order. The one highest in
+        the module tree (the first of those) is the embedding checkpoint;
+        none when the first block's input comes from no module.
+
+    Returns
+    -------
+    layers : list of str
+        In forward order. The final norm is the first normalisation module
+        (its class name contains ``Norm``) outside the blocks that runs after
+        the last one, with the blocks' output shape; none when there is none
+        (BERT is post-norm).
+    """
+    shapes = dict(zip(table["layer"], table["output_shape"]))
+    chosen = []
+    if embedding_producers:
+        chosen.append(min(embedding_producers, key=lambda name: name.count(".")))
+    chosen.extend(blocks)
+    order = list(table["layer"])
+    last = order.index(blocks[-1])
+    stack = blocks[-1].rpartition(".")[0]
+    for layer, kind in zip(order[last + 1 :], table["type"].iloc[last + 1 :]):
+        inside = stack and layer.startswith(stack + ".")
+        if not inside and "Norm" in kind and shapes[layer] == shapes[blocks[-1]]:
+            chosen.append(layer)
+            break
+    return chosen
+
+
+def block_depths(table, blocks):
+    """Each layer's relative depth by block: the fraction of the blocks whose output is computed when it runs.
+
+    The embedding and everything before the first block's output is at 0,
+    block ``i``'s output at ``(i + 1) / len(blocks)``, the final norm and
+    the head at 1; a module inside block ``i`` is at ``i / len(blocks)``.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :func:`~sklearn_id.list_layers` of the model.
+    blocks : list of str
+
+    Returns
+    -------
+    depths : dict of str to float
+    """
+    done = 0
+    ends = set(blocks)
+    depths = {}
+    for layer in table["layer"]:
+        if layer in ends:
+            done += 1
+        depths[layer] = done / len(blocks)
+    return depths
 
 
 def plan_passes(widths, n_samples, memory_budget):

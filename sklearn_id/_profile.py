@@ -14,7 +14,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from sklearn_id._activations import ActivationReader, check_layers, example_batch, n_samples_of
+from sklearn_id._activations import ActivationReader, check_layers
 from sklearn_id._base import (
     UndersampledWarning,
     dimensions_with_resamples,
@@ -23,7 +23,17 @@ from sklearn_id._base import (
     undersampled,
 )
 from sklearn_id._device import DEVICE_CONSTRAINT, PRECISIONS, as_numpy, available_memory
-from sklearn_id._layers import SplitLayer, auto_checkpoints, minimum_samples, plan_passes
+from sklearn_id._inputs import batch_mask
+from sklearn_id._layers import (
+    SplitLayer,
+    auto_checkpoints,
+    block_depths,
+    minimum_samples,
+    plan_passes,
+    transformer_blocks,
+    transformer_checkpoints,
+)
+from sklearn_id._pooling import POOLINGS, pooled_width, resolve_pooling
 from sklearn_id._pca import PCADimension, standardised_spectrum
 from sklearn_id._twonn import TwoNNDimension
 
@@ -46,6 +56,7 @@ class _Plan:
     """What a fit will do, settled before any forward pass over the data."""
 
     layers: list
+    n_rows: int
     widths: dict
     relative_depth: dict
     last_hidden: str
@@ -77,6 +88,20 @@ class DepthProfile(BaseEstimator):
         layer1-4, avgpool, fc; ``vgg16``: input, features.4, .9, .16, .23,
         .30 (pool1-5), avgpool, classifier.0, .3, .6 (fc6-8); ``alexnet``:
         input, features.2, .5, .12, avgpool, classifier.1, .4, .6.
+
+        On a transformer (a model with a stack of attention blocks) it picks
+        the residual stream: the embedding output (the tensor the first block
+        reads), every block's output, and the final norm when there is one;
+        ``relative_depth`` then counts blocks (0 at the embedding, ``i / L``
+        after block ``i`` of ``L``, 1 at the final norm). Hugging Face
+        ``GPT2LMHeadModel``: ``transformer.drop``, ``transformer.h.0`` ...
+        ``transformer.h.{L-1}``, ``transformer.ln_f``; ``BertModel``:
+        ``embeddings``, ``encoder.layer.0`` ... (no final norm: BERT is
+        post-norm); ``LlamaForCausalLM`` and other Llama-style decoders:
+        ``model.embed_tokens``, ``model.layers.0`` ..., ``model.norm``; timm
+        ``VisionTransformer``: ``pos_drop``, ``blocks.0`` ..., ``norm``;
+        torchvision ``VisionTransformer``: ``encoder.dropout``,
+        ``encoder.layers.encoder_layer_0`` ..., ``encoder.ln``.
     id_estimator : estimator, default=None
         Sets ``dimension_`` when fitted; None means ``TwoNNDimension()``.
         An estimator with the neighbour seam (``neighbor_ranks`` and
@@ -125,6 +150,21 @@ class DepthProfile(BaseEstimator):
         Precision of the forward passes, as in
         :class:`LayerActivationTransformer`: full float32 by default (TF32 off
         inside the call), or ``"tf32"`` / ``"bf16"`` for speed on a GPU.
+    pooling : {"auto", "mean", "last", "first", "max", "tokens", "flatten"}, default="auto"
+        How each layer's token sequence becomes rows, as in
+        :class:`LayerActivationTransformer`: ``"auto"`` is the mean over real
+        tokens for token inputs (texts, mappings of ``input_ids``) and the
+        flattened output otherwise (pass ``"mean"`` for a ViT's patches).
+        With ``"tokens"`` every real token is a point, so the ID is that of
+        the texts' token cloud, and the subsamples draw tokens.
+    tokenizer : callable, default=None
+        Turns ``X`` given as texts into token ids, as in
+        :class:`LayerActivationTransformer`.
+    max_length : int, default=None
+        The longest text in tokens; None: the model's maximum.
+    truncation : bool, default=False
+        Cut longer texts to ``max_length`` tokens; when False, a longer text
+        is an error.
 
     Attributes
     ----------
@@ -145,7 +185,8 @@ class DepthProfile(BaseEstimator):
     last_hidden_id_ : float
         The ID at the last profiled layer before the network's output layer.
     n_samples_ : int
-        Number of samples profiled.
+        Number of points profiled: samples, or real tokens with
+        ``pooling="tokens"``.
     memory_budget_ : int or None
         The budget in bytes that ``fit`` used (``"auto"`` resolved).
 
@@ -186,6 +227,10 @@ class DepthProfile(BaseEstimator):
         "precision": [StrOptions(set(PRECISIONS))],
         "probe": [HasMethods(["fit", "predict"]), None],
         "probe_cv": [Interval(Integral, 2, None, closed="left")],
+        "pooling": [StrOptions(set(POOLINGS))],
+        "tokenizer": [callable, None],
+        "max_length": [Interval(Integral, 1, None, closed="left"), None],
+        "truncation": ["boolean"],
     }
 
     def __init__(
@@ -206,6 +251,10 @@ class DepthProfile(BaseEstimator):
         probe=None,
         probe_cv=5,
         precision="highest",
+        pooling="auto",
+        tokenizer=None,
+        max_length=None,
+        truncation=False,
     ):
         self.model = model
         self.layers = layers
@@ -222,6 +271,10 @@ class DepthProfile(BaseEstimator):
         self.probe = probe
         self.probe_cv = probe_cv
         self.precision = precision
+        self.pooling = pooling
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        self.truncation = truncation
 
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y=None):
@@ -229,8 +282,8 @@ class DepthProfile(BaseEstimator):
 
         Parameters
         ----------
-        X : array-like, tensor or torch Dataset
-            Samples shaped like the model's input.
+        X : array-like, tensor, torch Dataset, mapping of token arrays, or list of str
+            Samples shaped like the model's input; texts need ``tokenizer``.
         y : array-like of shape (n_samples,), default=None
             Labels for the probe; ignored without one.
 
@@ -241,8 +294,17 @@ class DepthProfile(BaseEstimator):
         from tqdm.auto import tqdm
 
         reader = ActivationReader(
-            self.model, device=self.device, batch_size=self.batch_size, progress=self.progress, precision=self.precision
+            self.model,
+            device=self.device,
+            batch_size=self.batch_size,
+            progress=self.progress,
+            precision=self.precision,
+            pooling=self.pooling,
+            tokenizer=self.tokenizer,
+            max_length=self.max_length,
+            truncation=self.truncation,
         )
+        X = reader.inputs(X)
         plan = self._plan(reader, X, y)
         rows = {}
         with tqdm(total=len(plan.layers), disable=not self.progress, desc="layers", unit="layer") as bar:
@@ -269,19 +331,12 @@ class DepthProfile(BaseEstimator):
                     bar.update()
         self.profile_ = _table(plan, rows)
         self.layers_ = plan.layers
-        self.n_samples_ = n_samples_of(X)
+        self.n_samples_ = plan.n_rows
         self.last_hidden_id_ = rows[plan.last_hidden]["id"] if plan.last_hidden else float("nan")
         return self
 
     def _plan(self, reader, X, y):
         """Settle the layers, passes, subsamples and estimators; raise every configuration error."""
-        n_samples = n_samples_of(X)
-        if self.n_resamples and n_samples < minimum_samples(self.subsample):
-            raise ValueError(
-                f"{n_samples} samples are too few for subsamples of fraction "
-                f"{self.subsample}: at least {minimum_samples(self.subsample)} are needed. "
-                "Provide more samples, raise subsample, or set n_resamples=0."
-            )
         id_estimator = TwoNNDimension() if self.id_estimator is None else self.id_estimator
         seam = has_neighbor_seam(id_estimator)
         if hasattr(id_estimator, "get_params") and id_estimator.get_params().get("metric") == "precomputed":
@@ -291,19 +346,39 @@ class DepthProfile(BaseEstimator):
             )
         if self.layers != "auto" and not self.layers:
             raise ValueError("layers is empty: pass 'auto' or at least one name from model.named_modules().")
-        table = reader.list_layers(example_batch(X))
-        if len(table) == 1:
+        table = reader.list_layers(X)
+        if len(table) <= (0 if X.has_tokens else 1):
             raise ValueError(
                 f"The model ({type(reader.module).__name__}) has no submodules, so there are no layers to "
                 "profile beyond the input; wrap it, torch.nn.Sequential(model), to profile its output."
             )
-        layers = auto_checkpoints(reader.module, table) if self.layers == "auto" else list(self.layers)
+        blocks = transformer_blocks(reader.module)
+        if self.layers != "auto":
+            layers = list(self.layers)
+        elif blocks:
+            layers = transformer_checkpoints(table, blocks, reader.input_producers(X, blocks[0]))
+        else:
+            layers = auto_checkpoints(reader.module, table)
         check_layers(reader.module, layers)
+        if X.has_tokens and "input" in layers:
+            raise ValueError(
+                "The input of a model that takes token ids is the ids themselves, which have no geometry; "
+                "profile the embedding's output instead (list_layers shows its name)."
+            )
         ran = table.set_index("layer")
         never_ran = [layer for layer in layers if layer not in ran.index]
         if never_ran:
             raise ValueError(f"Layer(s) {never_ran} did not run in the forward pass; profile layers the model calls.")
-        widths = {layer: int(ran.loc[layer, "n_features"]) for layer in layers}
+        shapes = {layer: tuple(ran.loc[layer, "output_shape"]) for layer in layers}
+        poolings = {layer: resolve_pooling(self.pooling, shapes[layer], X.has_tokens, layer) for layer in layers}
+        widths = {layer: pooled_width(shapes[layer], poolings[layer]) for layer in layers}
+        n_samples = _count_rows(X, shapes, self.pooling, self.batch_size)
+        if self.n_resamples and n_samples < minimum_samples(self.subsample):
+            raise ValueError(
+                f"{n_samples} samples are too few for subsamples of fraction "
+                f"{self.subsample}: at least {minimum_samples(self.subsample)} are needed. "
+                "Provide more samples, raise subsample, or set n_resamples=0."
+            )
         self.memory_budget_ = available_memory() // 4 if self.memory_budget == "auto" else self.memory_budget
         passes = plan_passes(widths, n_samples, self.memory_budget_)
         largest_pass = max(4 * n_samples * sum(part.stop - part.start for part in pieces.values()) for pieces in passes)
@@ -312,6 +387,11 @@ class DepthProfile(BaseEstimator):
         )
         split = sorted({layer for pieces in passes for layer, part in pieces.items() if part != slice(0, widths[layer])})
         with_probe = self.probe is not None and y is not None
+        if with_probe and self.pooling == "tokens":
+            raise ValueError(
+                "A probe needs one label per point, but pooling='tokens' makes a point of every token; "
+                "pool the tokens (pooling='mean', 'last', ...) to probe, or leave the probe out."
+            )
         if split:
             needs = []
             if with_probe:
@@ -326,14 +406,19 @@ class DepthProfile(BaseEstimator):
                     f"{'; '.join(needs)}. Raise memory_budget, or set pca_estimator=None."
                 )
         position = {layer: i for i, layer in enumerate(table["layer"])}
+        if blocks:
+            depth = block_depths(table, blocks)
+        else:
+            depth = {layer: i / (len(table) - 1) for layer, i in position.items()}
         output_position = position[_output_layer(reader.module, table)]
         hidden = [layer for layer in layers if position[layer] < output_position]
         rng = check_random_state(self.random_state)
         size = int(round(self.subsample * n_samples))
         return _Plan(
             layers=layers,
+            n_rows=n_samples,
             widths=widths,
-            relative_depth={layer: position[layer] / (len(table) - 1) for layer in layers},
+            relative_depth={layer: depth[layer] for layer in layers},
             last_hidden=hidden[-1] if hidden else None,
             passes=passes,
             subsets=[np.sort(rng.choice(n_samples, size, replace=False)) for _ in range(self.n_resamples)],
@@ -378,6 +463,22 @@ class DepthProfile(BaseEstimator):
 
         check_is_fitted(self)
         return plot_depth_profile(self.profile_, ax=ax)
+
+
+def _count_rows(inputs, shapes, pooling, batch_size):
+    """Points each layer gives: the samples, or, with ``pooling="tokens"``, the real tokens."""
+    if pooling != "tokens":
+        return inputs.n_samples
+    lengths = {shape[0] for shape in shapes.values()}
+    if len(lengths) > 1:
+        raise ValueError(
+            f"pooling='tokens' needs layers with one token count, but these layers output "
+            f"{sorted(lengths)} tokens per sample; profile them separately."
+        )
+    masks = [batch_mask(batch) for _, batch in inputs.batches(batch_size)] if inputs.has_tokens else [None]
+    if any(mask is None for mask in masks):
+        return inputs.n_samples * lengths.pop()
+    return int(sum(int(mask.sum()) for mask in masks))
 
 
 def _output_layer(module, table):

@@ -8,12 +8,13 @@ import numpy as np
 from scipy import stats
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
-from sklearn.utils._param_validation import HasMethods, Interval, validate_params
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions, validate_params
 from sklearn.utils.validation import check_array
 
 from sklearn_id._activations import ActivationReader
 from sklearn_id._base import fitted_dimension
 from sklearn_id._device import DEVICE_CONSTRAINT
+from sklearn_id._pooling import POOLINGS
 from sklearn_id._twonn import TwoNNDimension
 
 __all__ = ["IDAccuracyCorrelation", "id_accuracy_correlation", "make_id_scorer"]
@@ -88,10 +89,25 @@ def id_accuracy_correlation(ids, accuracies, *, confidence=0.95):
         "greater_is_better": ["boolean"],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "device": [DEVICE_CONSTRAINT],
+        "pooling": [StrOptions(set(POOLINGS))],
+        "tokenizer": [callable, None],
+        "max_length": [Interval(Integral, 1, None, closed="left"), None],
+        "truncation": ["boolean"],
     },
     prefer_skip_nested_validation=True,
 )
-def make_id_scorer(layer, *, id_estimator=None, greater_is_better=False, batch_size=128, device="auto"):
+def make_id_scorer(
+    layer,
+    *,
+    id_estimator=None,
+    greater_is_better=False,
+    batch_size=128,
+    device="auto",
+    pooling="auto",
+    tokenizer=None,
+    max_length=None,
+    truncation=False,
+):
     """A scorer that measures the ID of a fitted network's representation at ``layer``.
 
     Use it in ``GridSearchCV`` or ``cross_validate`` beside accuracy: each
@@ -108,6 +124,16 @@ def make_id_scorer(layer, *, id_estimator=None, greater_is_better=False, batch_s
     greater_is_better : bool, default=False
     batch_size : int, default=128
     device : str, default="auto"
+    pooling : str, default="auto"
+        How a token sequence output becomes one row per sample, as in
+        :class:`LayerActivationTransformer`.
+    tokenizer : callable, default=None
+        For a network that takes texts directly: turns the scored texts into
+        token ids, as in :class:`LayerActivationTransformer`. A Pipeline
+        whose earlier steps tokenize (skorch's ``HuggingfacePretrainedTokenizer``)
+        needs none.
+    max_length : int, default=None
+    truncation : bool, default=False
 
     Returns
     -------
@@ -127,14 +153,16 @@ def make_id_scorer(layer, *, id_estimator=None, greater_is_better=False, batch_s
     >>> bool(-4 < scorer(model, X) < -2)
     True
     """
-    return _IDScorer(layer, id_estimator, -1.0 if not greater_is_better else 1.0, batch_size, device)
+    tokens = {"pooling": pooling, "tokenizer": tokenizer, "max_length": max_length, "truncation": truncation}
+    return _IDScorer(layer, id_estimator, -1.0 if not greater_is_better else 1.0, batch_size, device, tokens)
 
 
 class _IDScorer:
     """The scorer :func:`make_id_scorer` returns: a picklable callable, so a fitted search that used it can be saved."""
 
-    def __init__(self, layer, id_estimator, sign, batch_size, device):
+    def __init__(self, layer, id_estimator, sign, batch_size, device, tokens):
         self.layer = layer
+        self.tokens = tokens
         self.id_estimator = id_estimator
         self.sign = sign
         self.batch_size = batch_size
@@ -144,7 +172,7 @@ class _IDScorer:
         if isinstance(estimator, Pipeline):
             X = estimator[:-1].transform(X)
             estimator = estimator[-1]
-        reader = ActivationReader(estimator, device=self.device, batch_size=self.batch_size)
+        reader = ActivationReader(estimator, device=self.device, batch_size=self.batch_size, **self.tokens)
         activations = reader.read([self.layer], X)[self.layer]
         base = TwoNNDimension() if self.id_estimator is None else self.id_estimator
         return self.sign * fitted_dimension(clone(base, safe=False).fit(activations))

@@ -12,7 +12,7 @@ from PIL import Image
 
 from sklearn_id import DepthProfile
 from sklearn_id._cli import main
-from sklearn_id._cli_profile import load_torchvision_model
+from sklearn_id._cli_models import load_torchvision_model
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +83,7 @@ def test_profile_writes_csv_and_figure(image_folder, tmp_path, capsys):
     "arguments, message",
     [
         (["--model", "torchvision:resnet81"], "no classification model 'resnet81'. Did you mean resnet18"),
-        (["--model", "timm:resnet18"], "torchvision:<name>"),
+        (["--model", "keras:resnet18"], "takes torchvision:NAME, timm:NAME or hf:NAME_OR_PATH"),
         (["--model", "torchvision:resnet18", "--weights", "FOO"], "no weights 'FOO'; choose one of"),
         (["--model", "torchvision:resnet18", "--weights", "DEFAULT"], "not in the local torch cache"),
         (["--model", "torchvision:resnet18", "--layers", "layer9"], "layer9"),

@@ -1,0 +1,198 @@
+"""Models named on the command line: ``torchvision:NAME``, ``timm:NAME`` and ``hf:NAME_OR_PATH``, read from local files only."""
+
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+
+from sklearn_id._cli_common import UsageError
+
+__all__ = ["LoadedModel", "load_model", "load_state_dict", "load_torchvision_model", "model_kind"]
+
+SOURCES = ("torchvision", "timm", "hf")
+
+
+@dataclass
+class LoadedModel:
+    """A model ready to profile: the module, what it reads, and how its inputs are prepared."""
+
+    model: object
+    kind: str  # "image" or "text"
+    transform: object = None  # images: the preprocessing
+    tokenizer: object = None  # texts: the tokenizer
+
+
+def model_kind(spec):
+    """What the model named ``spec`` reads: ``"text"`` for ``hf:`` models, ``"image"`` for the others."""
+    source, _, name = spec.partition(":")
+    if source not in SOURCES or not name:
+        raise UsageError(
+            f"--model takes torchvision:NAME, timm:NAME or hf:NAME_OR_PATH, e.g. torchvision:resnet18; got {spec!r}."
+        )
+    return "text" if source == "hf" else "image"
+
+
+def load_model(spec, weights=None, checkpoint=None, progress=True):
+    """The model ``spec`` names (``torchvision:``, ``timm:`` or ``hf:``), with its weights.
+
+    Nothing is downloaded: torchvision weights come from the local torch
+    cache, Hugging Face models from a folder saved with ``save_pretrained``
+    or the local Hugging Face cache; a model that is not there is a
+    :class:`UsageError` that says how to get it.
+    """
+    model_kind(spec)
+    source, _, name = spec.partition(":")
+    state_dict = load_state_dict(checkpoint) if checkpoint else None
+    if source == "torchvision":
+        model, transform = load_torchvision_model(spec, weights, state_dict)
+        return LoadedModel(model, "image", transform=transform)
+    if source == "timm":
+        return _load_timm(name, weights, state_dict)
+    if weights is not None or state_dict is not None:
+        raise UsageError(
+            "hf: models bring their own weights (the folder or cached model); leave out --weights and --checkpoint."
+        )
+    return _load_hf(name, progress)
+
+
+def _load_timm(name, weights, state_dict):
+    try:
+        import timm
+        from timm.data import create_transform, resolve_data_config
+    except ImportError:
+        raise UsageError("timm: models need timm; install it with pip install 'sklearn-id[timm]'.") from None
+    if weights is not None:
+        raise UsageError(
+            "timm: models take their weights with --checkpoint FILE (a state dict saved with "
+            "torch.save(model.state_dict(), FILE)); --weights is for torchvision:."
+        )
+    if not timm.is_model(name):
+        close = difflib.get_close_matches(name, timm.list_models(), n=3)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise UsageError(f"timm has no model {name!r}.{hint}")
+    model = timm.create_model(name, pretrained=False)
+    if state_dict is not None:
+        _load_into(model, f"timm's {name}", state_dict)
+    transform = create_transform(**resolve_data_config({}, model=model))
+    return LoadedModel(model, "image", transform=transform)
+
+
+def _load_hf(name, progress):
+    try:
+        from transformers import AutoModel, AutoTokenizer
+        from transformers.utils import logging
+    except ImportError:
+        raise UsageError(
+            "hf: models need Hugging Face transformers; install it with pip install 'sklearn-id[transformers]'."
+        ) from None
+    path = Path(name)
+    bars = logging.is_progress_bar_enabled()
+    if not progress:
+        logging.disable_progress_bar()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name, local_files_only=True)
+        model = AutoModel.from_pretrained(name, local_files_only=True)
+    except (OSError, ValueError) as error:
+        if path.is_dir():
+            raise UsageError(
+                f"hf:{name}: the folder holds no model and tokenizer saved with save_pretrained ({_first_line(error)})."
+            ) from None
+        from huggingface_hub.constants import HF_HUB_CACHE
+
+        raise UsageError(
+            f"hf:{name} is neither a local folder nor a model in the local Hugging Face cache ({HF_HUB_CACHE}). "
+            f"Download it once where there is network access (hf download {name}), or pass a folder "
+            "written by save_pretrained."
+        ) from None
+    finally:
+        if bars:
+            logging.enable_progress_bar()
+    return LoadedModel(model, "text", tokenizer=tokenizer)
+
+
+def _first_line(error):
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
+def load_state_dict(path):
+    """The state dict saved at ``path``, read with ``torch.load(weights_only=True)``.
+
+    A checkpoint that wraps it (``{"state_dict": ...}``, ``{"model": ...}``) is
+    unwrapped, and a ``module.`` prefix (``DataParallel``) dropped; anything
+    that is not a mapping of tensors is a :class:`UsageError`.
+    """
+    import torch
+
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many kinds for a file that is not a checkpoint
+        raise UsageError(f"--checkpoint {path}: not a torch checkpoint that loads with weights_only=True ({error.__class__.__name__}).") from None
+    for key in ("state_dict", "model_state_dict", "model"):
+        if isinstance(loaded, dict) and isinstance(loaded.get(key), dict):
+            loaded = loaded[key]
+    if not isinstance(loaded, dict) or not loaded or not all(isinstance(v, torch.Tensor) for v in loaded.values()):
+        raise UsageError(
+            f"--checkpoint {path}: not a state dict (a mapping of parameter names to tensors); "
+            "save one with torch.save(model.state_dict(), PATH)."
+        )
+    if all(key.startswith("module.") for key in loaded):
+        loaded = {key[len("module.") :]: value for key, value in loaded.items()}
+    return loaded
+
+
+def load_torchvision_model(spec, weights_name, state_dict=None):
+    """The model named ``torchvision:<name>`` and the preprocessing of its weights.
+
+    Weights are read from the local torch cache only (``torch.hub.get_dir()``);
+    when they are not there, a :class:`UsageError` says where to put them,
+    rather than a download that fails offline. A ``state_dict`` is loaded
+    into the architecture; a mismatch names the missing and unexpected keys.
+    """
+    import torch
+    import torchvision
+
+    source, _, name = spec.partition(":")
+    if source != "torchvision" or not name:
+        raise UsageError(f"--model takes torchvision:<name>, e.g. torchvision:resnet18; got {spec!r}.")
+    available = torchvision.models.list_models(module=torchvision.models)
+    if name not in available:
+        close = difflib.get_close_matches(name, available, n=3)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise UsageError(f"torchvision has no classification model {name!r}.{hint}")
+    weights_enum = torchvision.models.get_model_weights(name)
+    weights = None
+    if weights_name is not None:
+        try:
+            weights = weights_enum[weights_name]
+        except KeyError:
+            choices = ", ".join(weights_enum.__members__)
+            raise UsageError(f"{name} has no weights {weights_name!r}; choose one of {choices}.") from None
+        cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
+        if not cached.is_file():
+            raise UsageError(
+                f"The weights {weights} are not in the local torch cache ({cached}). Download them "
+                "once where there is network access (torchvision.models.get_model"
+                f"({name!r}, weights={weights_name!r})) and copy the file there, or leave out "
+                "--weights to profile the randomly initialised network."
+            )
+    model = torchvision.models.get_model(name, weights=weights)
+    if state_dict is not None:
+        _load_into(model, f"torchvision's {name}", state_dict)
+    # The preprocessing of the weights' family, which is known without downloading.
+    transform = (weights or weights_enum.DEFAULT).transforms()
+    return model, transform
+
+
+def _load_into(model, name, state_dict):
+    """Load ``state_dict`` into ``model``; a mismatch names the missing, unexpected and misshapen keys."""
+    expected = model.state_dict()
+    missing = [key for key in expected if key not in state_dict]
+    unexpected = [key for key in state_dict if key not in expected]
+    wrong_shape = [key for key in expected if key in state_dict and state_dict[key].shape != expected[key].shape]
+    if missing or unexpected or wrong_shape:
+        parts = [
+            f"{label} {', '.join(keys[:3])}{' ...' if len(keys) > 3 else ''} ({len(keys)})"
+            for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong_shape))
+            if keys
+        ]
+        raise UsageError(f"--checkpoint is not a state dict of {name}: {'; '.join(parts)}.")
+    model.load_state_dict(state_dict)

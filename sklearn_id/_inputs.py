@@ -1,0 +1,299 @@
+"""What a model takes, batch by batch: arrays, tensors, Datasets, mappings of token arrays, and texts through a tokenizer.
+
+A batch is a tensor, passed to the model as ``model(batch)``, or a dict of
+tensors (``input_ids``, ``attention_mask``, ...), passed as
+``model(**batch)``. Batches of token sequences carry their
+``attention_mask``; texts are tokenized here, batch by batch, and padded to
+the longest text of their batch.
+"""
+
+from collections.abc import Mapping
+
+import numpy as np
+
+__all__ = [
+    "ModelInput",
+    "batch_length",
+    "batch_mask",
+    "batch_slice",
+    "batch_to",
+    "is_text",
+    "model_max_length",
+]
+
+MASK = "attention_mask"
+
+
+def is_text(X):
+    """Whether ``X`` is a list, tuple, array or Series of strings."""
+    if isinstance(X, str):
+        return False
+    if isinstance(X, (list, tuple)):
+        return len(X) > 0 and isinstance(X[0], str)
+    dtype = getattr(X, "dtype", None)
+    if dtype is None or getattr(X, "ndim", 1) != 1:
+        return False
+    if dtype.kind == "U":
+        return True
+    return dtype == object and len(X) > 0 and isinstance(np.asarray(X)[0], str)
+
+
+def model_max_length(module, tokenizer=None):
+    """The longest token sequence the model takes: its config's position count, else the tokenizer's limit, else None."""
+    config = getattr(module, "config", None)
+    for key in ("max_position_embeddings", "n_positions", "max_seq_len"):
+        value = getattr(config, key, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    value = getattr(tokenizer, "model_max_length", None)
+    # Tokenizers without a limit report a huge sentinel (int(1e30)).
+    return value if isinstance(value, int) and 0 < value < 1_000_000 else None
+
+
+def batch_length(batch):
+    """Number of samples in a batch."""
+    if isinstance(batch, Mapping):
+        return len(next(iter(batch.values())))
+    return len(batch)
+
+
+def batch_mask(batch):
+    """The batch's attention mask, or None when every position is real."""
+    return batch.get(MASK) if isinstance(batch, Mapping) else None
+
+
+def batch_slice(batch, start, stop):
+    """Samples ``start:stop`` of a batch."""
+    if isinstance(batch, Mapping):
+        return {key: value[start:stop] for key, value in batch.items()}
+    return batch[start:stop]
+
+
+def batch_to(batch, device, dtype=None, memory_format=None):
+    """The batch on ``device``; floating tensors in ``dtype`` (token ids keep theirs)."""
+    import torch
+
+    def move(tensor):
+        if dtype is not None and tensor.is_floating_point():
+            tensor = tensor.to(dtype)
+        tensor = tensor.to(device, non_blocking=True)
+        if memory_format is not None and tensor.dim() == 4 and tensor.is_floating_point():
+            tensor = tensor.contiguous(memory_format=memory_format)
+        return tensor
+
+    if isinstance(batch, Mapping):
+        return {key: move(value) for key, value in batch.items()}
+    return move(batch if isinstance(batch, torch.Tensor) else torch.as_tensor(batch))
+
+
+class ModelInput:
+    """``X`` as the model takes it: its sample count, its first sample, and its batches.
+
+    Parameters
+    ----------
+    X : array-like, tensor, torch Dataset, mapping of arrays, or list of str
+        - an array or tensor shaped like the model's input, samples first;
+        - a torch ``Dataset`` yielding inputs, (input, target) pairs, or
+          mappings of tensors (collated by torch's ``DataLoader``);
+        - a mapping (a dict or ``transformers.BatchEncoding``) of arrays
+          with the samples first (``input_ids``, ``attention_mask``, ...),
+          passed to the model as keyword arguments;
+        - texts (a list, tuple, array or Series of str), with ``tokenizer``.
+    tokenizer : callable, default=None
+        A Hugging Face tokenizer, or any callable that maps a list of texts
+        to a mapping with ``input_ids`` (lists of ids). Texts are tokenized
+        one batch at a time and padded on the tokenizer's ``padding_side``
+        (right by default) to the longest text of the batch; the padded
+        positions carry the tokenizer's ``pad_token_id`` (0 when it has
+        none) and are masked, so a tokenizer without a padding token works.
+        With left padding, a model whose ``forward`` takes ``position_ids``
+        (GPT-2, BERT, Llama, ...) gets each text's positions counted from
+        its first real token, so that a text's activations do not depend on
+        the padding of its batch.
+    max_length : int, default=None
+        The longest text, in tokens, special tokens included. None: the
+        model's maximum (``config.max_position_embeddings`` or
+        ``n_positions``), else the tokenizer's ``model_max_length``.
+    truncation : bool, default=False
+        Cut texts longer than ``max_length`` to their first ``max_length``
+        tokens (on the tokenizer's ``truncation_side``). When False, such a
+        text is a ``ValueError``: a text is never cut without being asked.
+    module : torch.nn.Module, default=None
+        The model, whose config gives the default ``max_length``.
+    """
+
+    def __init__(self, X, *, tokenizer=None, max_length=None, truncation=False, module=None):
+        import torch
+        from torch.utils.data import Dataset
+
+        self.X = X
+        self.tokenizer = tokenizer
+        self.truncation = truncation
+        self._takes_positions = _takes_argument(module, "position_ids")
+        if is_text(X):
+            if tokenizer is None:
+                raise TypeError(
+                    "X holds texts: pass tokenizer=... (a Hugging Face tokenizer) so that they become "
+                    "token ids, or pass the tokenized mapping (input_ids, attention_mask) as X."
+                )
+            self.kind = "text"
+            self.max_length = max_length if max_length is not None else model_max_length(module, tokenizer)
+        elif isinstance(X, Mapping):
+            self.kind = "mapping"
+            self.X = _check_mapping(X)
+        elif isinstance(X, Dataset):
+            self.kind = "dataset"
+        elif isinstance(X, str):
+            raise TypeError("X is one string: pass a list of texts, e.g. [text], with a tokenizer.")
+        else:
+            self.kind = "array" if not isinstance(X, torch.Tensor) else "tensor"
+        self.n_samples = self._count()
+
+    def _count(self):
+        X = self.X
+        try:
+            n_samples = batch_length(X) if self.kind == "mapping" else len(X)
+        except TypeError as exc:
+            raise TypeError(
+                "X must be an array or tensor shaped like the model's input, a torch Dataset with a "
+                "length, a mapping of token arrays, or a list of texts with a tokenizer; got "
+                f"{type(X).__name__}."
+            ) from exc
+        if n_samples == 0:
+            raise ValueError("X is empty: at least one sample is needed to compute activations.")
+        return n_samples
+
+    @property
+    def has_tokens(self):
+        """Whether the batches are token sequences: texts, mappings, or a Dataset of mappings."""
+        if self.kind == "dataset":
+            return isinstance(self.example(), Mapping)
+        return self.kind in ("text", "mapping")
+
+    def example(self):
+        """The first sample, as a batch of one."""
+        return next(self._batches(1))[1]
+
+    def batches(self, batch_size):
+        """Yield ``(start, batch)`` over all samples, in order."""
+        return self._batches(batch_size)
+
+    def _batches(self, batch_size):
+        import torch
+        from torch.utils.data import DataLoader
+
+        X = self.X
+        if self.kind == "dataset":
+            # A generator of its own: a DataLoader would otherwise draw its seed from torch's global one.
+            loader = DataLoader(X, batch_size=batch_size, shuffle=False, generator=torch.Generator())
+            start = 0
+            for batch in loader:
+                inputs = batch[0] if isinstance(batch, (tuple, list)) else batch
+                yield start, inputs
+                start += batch_length(inputs)
+            return
+        for start in range(0, self.n_samples, batch_size):
+            stop = start + batch_size
+            if self.kind == "text":
+                yield start, self._encode(X[start:stop], start)
+            elif self.kind == "mapping":
+                yield start, {key: torch.as_tensor(value[start:stop]) for key, value in X.items()}
+            else:
+                yield start, torch.as_tensor(X[start:stop])
+
+    def _encode(self, texts, start):
+        """Token ids and mask of a batch of texts, padded to its longest."""
+        import torch
+
+        texts = list(texts)
+        for i, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise TypeError(f"Text {start + i} is a {type(text).__name__}, not a str.")
+            if not text.strip():
+                raise ValueError(
+                    f"Text {start + i} is empty: it has no tokens to represent. Drop empty texts from X."
+                )
+        cut = self.truncation and self.max_length is not None
+        encoded = self.tokenizer(texts, truncation=bool(cut), max_length=self.max_length if cut else None)
+        if "input_ids" not in encoded:
+            raise TypeError(
+                f"The tokenizer returned {sorted(encoded)} without 'input_ids'; pass a Hugging Face "
+                "tokenizer, or a callable that returns input_ids."
+            )
+        lengths = [len(ids) for ids in encoded["input_ids"]]
+        for i, length in enumerate(lengths):
+            if length == 0:
+                raise ValueError(f"Text {start + i} has no tokens once tokenized. Drop it from X.")
+            if self.max_length is not None and length > self.max_length:
+                raise ValueError(
+                    f"Text {start + i} has {length} tokens, more than max_length={self.max_length}, the "
+                    "model's limit. Pass truncation=True to keep its first max_length tokens, a larger "
+                    "max_length if the model takes it, or split the text."
+                )
+        width = max(lengths)
+        left = getattr(self.tokenizer, "padding_side", "right") == "left"
+        pad_id = getattr(self.tokenizer, "pad_token_id", None) or 0
+        batch = {}
+        for key, values in encoded.items():
+            if not (isinstance(values, list) and [len(v) for v in values] == lengths):
+                continue  # not one entry per token (e.g. an overflow mapping)
+            fill = pad_id if key == "input_ids" else 0
+            batch[key] = torch.tensor(
+                [([fill] * (width - len(v)) + list(v)) if left else (list(v) + [fill] * (width - len(v))) for v in values]
+            )
+        if MASK not in batch:
+            positions = torch.arange(width)
+            lengths_ = torch.tensor(lengths)[:, None]
+            real = positions >= width - lengths_ if left else positions < lengths_
+            batch[MASK] = real.long()
+        if left and self._takes_positions:
+            # Each text's positions start at 0 at its first real token, as with right padding: its
+            # activations do not depend on how much padding its batch needed.
+            batch["position_ids"] = (batch[MASK].cumsum(dim=1) - 1).clamp(min=0)
+        return batch
+
+
+def _takes_argument(module, name):
+    """Whether ``module.forward`` takes the keyword argument ``name``."""
+    import inspect
+
+    if module is None:
+        return False
+    try:
+        return name in inspect.signature(module.forward).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _check_mapping(X):
+    """The mapping's values as arrays or tensors with one row per sample, and a mask shaped like the ids."""
+    import torch
+
+    if not X:
+        raise ValueError("X is an empty mapping: pass input_ids (and attention_mask) with the samples first.")
+    values = {}
+    for key, value in X.items():
+        if not isinstance(value, torch.Tensor):
+            value = np.asarray(value)
+        if value.ndim == 0:
+            raise ValueError(
+                f"X[{key!r}] is a scalar; every entry of a mapping input holds one row per sample."
+            )
+        values[key] = value
+    lengths = {key: len(value) for key, value in values.items()}
+    if len(set(lengths.values())) > 1:
+        raise ValueError(f"The entries of X have different numbers of samples: {lengths}.")
+    if MASK in values:
+        reference = values.get("input_ids")
+        mask = values[MASK]
+        if reference is not None and tuple(mask.shape) != tuple(reference.shape):
+            raise ValueError(
+                f"X['attention_mask'] has shape {tuple(mask.shape)} but X['input_ids'] has shape "
+                f"{tuple(reference.shape)}: the mask needs one entry per token."
+            )
+        if mask.ndim != 2:
+            raise ValueError(f"X['attention_mask'] must be 2-D (samples, tokens); it has shape {tuple(mask.shape)}.")
+        unique = torch.unique(torch.as_tensor(mask))
+        if not all(value in (0, 1) for value in unique.tolist()):
+            raise ValueError("X['attention_mask'] must hold only 0 (padding) and 1 (real token).")
+    return values
