@@ -182,8 +182,11 @@ class DepthProfile(BaseEstimator):
         components the samples allow, with an :class:`UndersampledWarning`.
     layers_ : list of str
         The layers profiled.
+    last_hidden_layer_ : str or None
+        The last profiled layer before the network's output layer (the last
+        leaf module to run); None when every profiled layer is the output.
     last_hidden_id_ : float
-        The ID at the last profiled layer before the network's output layer.
+        The ID at ``last_hidden_layer_`` (NaN when it is None).
     n_samples_ : int
         Number of points profiled: samples, or real tokens with
         ``pooling="tokens"``.
@@ -332,6 +335,7 @@ class DepthProfile(BaseEstimator):
         self.profile_ = _table(plan, rows)
         self.layers_ = plan.layers
         self.n_samples_ = plan.n_rows
+        self.last_hidden_layer_ = plan.last_hidden
         self.last_hidden_id_ = rows[plan.last_hidden]["id"] if plan.last_hidden else float("nan")
         return self
 

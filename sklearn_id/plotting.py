@@ -1,11 +1,11 @@
-"""Figures: ID against relative depth, against accuracy, and against scale.
+"""Figures: ID against relative depth, against accuracy, against scale, and during training.
 
 matplotlib is imported when a function is called, not with the package.
 """
 
 import numpy as np
 
-__all__ = ["plot_depth_profile", "plot_id_scaling", "plot_id_vs_accuracy"]
+__all__ = ["plot_depth_profile", "plot_id_during_training", "plot_id_scaling", "plot_id_vs_accuracy"]
 
 
 def _axes(ax):
@@ -101,6 +101,71 @@ def plot_depth_profile(profiles, ax=None, *, pca=True):
         bottom.set_xticks(depths, _tick_labels(depths, list(first["layer"])), rotation=45, ha="right")
     bottom.set_xlabel("layer (spaced by relative depth)")
     return id_ax
+
+
+def plot_id_during_training(table, ax=None, *, kind="lines", value="id"):
+    """Each layer's ID against the training epoch, as lines or as a layer x epoch heat map.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame or skorch History or fitted skorch net
+        Columns ``epoch``, ``layer``, ``relative_depth`` and ``value``, as
+        :func:`sklearn_id.callbacks.history_profiles` returns them; a history
+        (or a net) recorded by :class:`~sklearn_id.callbacks.DepthProfileCallback`
+        is read with it.
+    ax : matplotlib Axes, default=None
+    kind : {"lines", "heatmap"}, default="lines"
+        ``"lines"``: one line per layer, coloured by depth (with ``id_std``
+        as error bars when recorded); ``"heatmap"``: layers down, epochs
+        across.
+    value : str, default="id"
+        The column to draw (``"id"`` or ``"pca_id"``).
+
+    Returns
+    -------
+    ax : matplotlib Axes
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from sklearn_id.plotting import plot_id_during_training
+    >>> table = pd.DataFrame({"epoch": [1, 1, 2, 2], "layer": ["a", "b", "a", "b"],
+    ...                       "relative_depth": [0.5, 1.0, 0.5, 1.0], "id": [9.0, 7.0, 8.0, 5.0]})
+    >>> ax = plot_id_during_training(table)
+    >>> [text.get_text() for text in ax.get_legend().get_texts()]
+    ['a', 'b']
+    """
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    if not isinstance(table, pd.DataFrame):
+        from sklearn_id.callbacks import history_profiles
+
+        table = history_profiles(table)
+    if kind not in ("lines", "heatmap"):
+        raise ValueError(f"kind must be 'lines' or 'heatmap', got {kind!r}.")
+    ax = _axes(ax)
+    layers = list(dict.fromkeys(table.sort_values("relative_depth", kind="stable")["layer"]))
+    grid = table.pivot_table(index="layer", columns="epoch", values=value).loc[layers]
+    if kind == "heatmap":
+        image = ax.imshow(grid.to_numpy(), aspect="auto", cmap="viridis", interpolation="nearest")
+        ax.set_yticks(range(len(layers)), layers)
+        epochs = list(grid.columns)
+        ax.set_xticks(range(len(epochs)), epochs)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("layer")
+        ax.figure.colorbar(image, ax=ax, label=value)
+        return ax
+    colours = plt.cm.viridis(np.linspace(0, 0.9, len(layers)))
+    for colour, layer in zip(colours, layers):
+        rows = table[table["layer"] == layer].sort_values("epoch")
+        spread = rows["id_std"] if value == "id" and "id_std" in rows and rows["id_std"].notna().any() else None
+        ax.errorbar(rows["epoch"], rows[value], yerr=spread, color=colour, marker="o", capsize=3, label=layer)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("intrinsic dimension (TwoNN)" if value == "id" else value)
+    ax.set_ylim(bottom=0)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", frameon=False)
+    return ax
 
 
 def _tick_labels(depths, names, min_gap=0.04):

@@ -1,0 +1,212 @@
+"""profile_sweep: one depth profile for each of many models or checkpoints, as joblib tasks."""
+
+from collections.abc import Mapping
+from numbers import Integral
+from pathlib import Path
+
+import numpy as np
+from joblib import Parallel, delayed
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import validate_params
+
+from sklearn_id._profile import DepthProfile
+
+__all__ = ["SweepError", "profile_sweep"]
+
+
+class SweepError(RuntimeError):
+    """Some models of a :func:`profile_sweep` failed; the others' rows are kept.
+
+    Attributes
+    ----------
+    partial : pandas.DataFrame
+        The sweep's table for the models that finished.
+    errors : dict of str to str
+        For each model that failed or did not finish, why.
+    """
+
+    def __init__(self, message, partial, errors):
+        super().__init__(message)
+        self.partial = partial
+        self.errors = errors
+
+
+@validate_params(
+    {
+        "models": [Mapping],
+        "X": [object],
+        "y": ["array-like", None],
+        "architecture": [callable, None],
+        "n_jobs": [Integral, None],
+    },
+    prefer_skip_nested_validation=True,
+)
+def profile_sweep(models, X, y=None, *, architecture=None, n_jobs=None, **depth_profile_params):
+    """Depth profiles of many models or checkpoints on the same samples and subsamples, in one table.
+
+    Each model is one joblib task, so the sweep runs on any joblib backend:
+    processes on this machine (``n_jobs``), or a Dask cluster inside
+    ``joblib.parallel_config(backend="dask")``. A checkpoint is loaded
+    inside its own task, so no task holds every model, and ``X`` is one
+    argument of every task: the Dask backend sends it to the cluster once
+    and each worker fetches it once.
+
+    Parameters
+    ----------
+    models : mapping of str to model, state dict or path
+        Named models: ``torch.nn.Module`` or fitted skorch nets, state dicts
+        (mappings of parameter names to tensors), or paths to files saved
+        with ``torch.save(model.state_dict(), path)``, loaded with
+        ``torch.load(path, weights_only=True)`` into a fresh
+        ``architecture()``.
+    X : array-like, tensor, torch Dataset, mapping of token arrays, or list of str
+        The samples every model is profiled on, as :class:`DepthProfile`
+        takes them.
+    y : array-like of shape (n_samples,), default=None
+        Labels for a probe.
+    architecture : callable, default=None
+        Returns a new ``torch.nn.Module`` to load a state dict or path into
+        (a class such as ``DigitsCNN``, or a ``functools.partial``); needed
+        when ``models`` holds checkpoints. It must be picklable for process
+        and cluster backends (a class or function defined in a module).
+    n_jobs : int, default=None
+        Models profiled at once, through joblib (the active backend
+        applies). Each profile then estimates its layers one after the
+        other.
+    **depth_profile_params
+        Parameters of :class:`DepthProfile` (``layers``, ``n_resamples``,
+        ``device``, ...), the same for every model. ``random_state`` must be
+        an int, or None (an int is drawn once), so that every model gets the
+        same subsamples.
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        The ``profile_`` of each model with a first column ``model``, models
+        in the order of ``models``: ``model``, ``layer``,
+        ``relative_depth``, ``n_features``, ``id``, ``id_std``, ``pca_id``,
+        ``undersampled``, and ``last_hidden`` (True on the row whose ID is
+        the model's ``last_hidden_layer_``).
+
+    Raises
+    ------
+    SweepError
+        When a model fails (a checkpoint that does not load, a layer it does
+        not have, a worker that dies); the message names each such model,
+        and the error's ``partial`` holds the table of the models that
+        finished.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_id import profile_sweep
+    >>> from sklearn_id.datasets import load_digit_images
+    >>> from sklearn_id.models import DigitsCNN
+    >>> images, _ = load_digit_images()
+    >>> checkpoints = {}
+    >>> for seed in (0, 1):
+    ...     torch.manual_seed(seed)  # doctest: +ELLIPSIS
+    ...     checkpoints[f"seed {seed}"] = DigitsCNN().state_dict()
+    <torch._C.Generator object at ...>
+    <torch._C.Generator object at ...>
+    >>> table = profile_sweep(checkpoints, images, architecture=DigitsCNN, n_resamples=0, device="cpu")
+    >>> table.groupby("model")["layer"].apply(list).tolist()[0]
+    ['input', 'pool1', 'pool2', 'd1', 'output']
+    """
+    import pandas as pd
+
+    if not models:
+        raise ValueError("models is empty: pass a mapping of names to models, state dicts or checkpoint paths.")
+    if "model" in depth_profile_params:
+        raise TypeError("profile_sweep takes the models in its first argument, not as model=.")
+    seed = depth_profile_params.get("random_state")
+    if seed is not None and not isinstance(seed, Integral):
+        raise ValueError(
+            "random_state must be an int or None in a sweep: every model must get the same subsamples, and "
+            "a RandomState instance would give each task other draws."
+        )
+    if seed is None:
+        seed = int(check_random_state(None).randint(np.iinfo(np.int32).max))
+    params = {**depth_profile_params, "random_state": seed}
+    checkpoints = [name for name, spec in models.items() if _is_checkpoint(spec)]
+    if checkpoints and architecture is None:
+        raise ValueError(
+            f"Model(s) {checkpoints[:3]} are checkpoints: pass architecture=... (a callable returning the "
+            "module to load them into, such as the model's class)."
+        )
+    tasks = (delayed(_profile_one)(name, spec, architecture, X, y, params) for name, spec in models.items())
+    tables, errors = {}, {}
+    try:
+        for name, table, error in Parallel(n_jobs=n_jobs, return_as="generator_unordered")(tasks):
+            if error is None:
+                tables[name] = table
+            else:
+                errors[name] = error
+    except Exception as error:  # a worker died: loky's TerminatedWorkerError, Dask's KilledWorker, ...
+        unfinished = [name for name in models if name not in tables and name not in errors]
+        for name in unfinished:
+            errors[name] = f"not finished: {type(error).__name__}: {_first_line(error)}"
+        partial = _joined(tables, models)
+        raise SweepError(
+            f"A worker failed during the sweep ({type(error).__name__}: {_first_line(error)}) while profiling "
+            f"one of {unfinished}; {len(tables)} model(s) finished, and their rows are in this error's "
+            "partial table.",
+            partial,
+            errors,
+        ) from error
+    if errors:
+        lines = "; ".join(f"{name!r}: {message}" for name, message in errors.items())
+        raise SweepError(
+            f"{len(errors)} of {len(models)} model(s) failed: {lines}. The {len(tables)} that finished are in "
+            "this error's partial table.",
+            _joined(tables, models),
+            errors,
+        )
+    return _joined(tables, models)
+
+
+def _is_checkpoint(spec):
+    return isinstance(spec, (str, Path, Mapping))
+
+
+def _first_line(error, limit=300):
+    """The error's message on one line, cut at ``limit`` characters."""
+    text = " ".join(str(error).split())
+    return (text[: limit - 3] + "..." if len(text) > limit else text) or type(error).__name__
+
+
+def _joined(tables, models):
+    import pandas as pd
+
+    ordered = [tables[name] for name in models if name in tables]
+    if not ordered:
+        return pd.DataFrame(columns=["model", "layer", "relative_depth", "id", "id_std", "pca_id"])
+    return pd.concat(ordered, ignore_index=True)
+
+
+def _profile_one(name, spec, architecture, X, y, params):
+    """One task: build or load the model, profile it; ``(name, table, None)`` or ``(name, None, why)``."""
+    try:
+        model = _load(spec, architecture) if _is_checkpoint(spec) else spec
+        profile = DepthProfile(model, **params).fit(X, y)
+    except Exception as error:  # any failure of this model is reported with its name; the others go on
+        return name, None, f"{type(error).__name__}: {_first_line(error)}"
+    table = profile.profile_.copy()
+    table.insert(0, "model", name)
+    table["last_hidden"] = table["layer"] == profile.last_hidden_layer_
+    return name, table, None
+
+
+def _load(spec, architecture):
+    """A fresh module from ``architecture()`` with the checkpoint's weights (a state dict or a file)."""
+    import torch
+
+    state = torch.load(spec, map_location="cpu", weights_only=True) if isinstance(spec, (str, Path)) else spec
+    if not isinstance(state, Mapping) or not all(isinstance(value, torch.Tensor) for value in state.values()):
+        raise ValueError(
+            "the checkpoint is not a state dict (a mapping of parameter names to tensors); save one with "
+            "torch.save(model.state_dict(), path)."
+        )
+    module = architecture()
+    module.load_state_dict(state)
+    return module
