@@ -10,8 +10,8 @@ again towards the output, and the peak appears with training.
 Here a small GPT-2-style model (4 blocks, width 128, built from a config)
 learns to predict the next character of text that ships with Python: the
 docstrings of 40 modules of the standard library. Training takes about a
-minute on a laptop CPU. The model and its own starting point are then
-profiled on 2,000 held-out windows of 64 characters: each window is one
+minute on two CPU cores. The model and its own starting point are then
+profiled on about 2,000 distinct held-out windows of 64 characters: each window is one
 point, the mean of its tokens' residual streams
 (:class:`~sklearn_id.DepthProfile` with ``pooling="mean"``; the checkpoints
 are the embedding output, every block's output and the final norm). On the
@@ -19,7 +19,21 @@ right, GRIDE's scale curve for each layer of the trained model
 (:func:`~sklearn_id.id_scaling`): the ID read at neighbour ranks 1-2, 2-4,
 ... up to 32-64.
 
-RESULTS
+What it shows, honestly. After 500 steps the model predicts held-out text
+at 3.07 bits per character (uniform guessing: 6.66). Its ID jumps from the
+embedding output (2.46) to 3.47 after the first block and then stays flat,
+3.3 to 3.5, through the other blocks and the final norm. The untrained
+model's ID instead grows block after block, from 2.46 to 10.6: random blocks
+keep adding directions, and training takes them away. PCA-ID is 12 to 17 in
+the trained model, 24 to 30 untrained. GRIDE's curves have no plateau: every
+layer's ID grows with the scale, from about 3.5 at ranks 1-2 to 9-10 at
+ranks 32-64, so the profile's numbers are those of the shortest scale.
+
+Against the published shapes of large language models, whose ID rises to a
+peak in the early-to-middle layers and then falls, this 4-block model, after
+a minute of training, shows the rise (at its first block) and a plateau, but
+not the fall; and, as in those studies, the trained model's ID is far below
+its untrained self's in the deeper blocks.
 """
 
 import math
@@ -64,13 +78,13 @@ torch.manual_seed(0)
 model = transformers.GPT2LMHeadModel(config)  # the same starting point, trained below
 
 # %%
-# Training: 700 steps of 32 random windows, AdamW.
+# Training: 500 steps of 32 random windows, AdamW.
 rng = np.random.default_rng(0)
 optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.01)
-schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=3e-3, total_steps=700)
+schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=3e-3, total_steps=500)
 start = time.perf_counter()
 model.train()
-for step in range(700):
+for step in range(500):
     batch = torch.from_numpy(windows(train, 32, rng))
     loss = model(input_ids=batch[:, :-1], labels=batch[:, :-1]).loss
     optimizer.zero_grad()
@@ -78,16 +92,18 @@ for step in range(700):
     optimizer.step()
     schedule.step()
 model.eval()
-probe = windows(held_out, 2000, np.random.default_rng(1))[:, :WINDOW]
+# The held-out windows, each once (docstrings repeat themselves: identical windows would be duplicate points).
+probe = np.unique(windows(held_out, 2000, np.random.default_rng(1))[:, :WINDOW], axis=0)
 with torch.no_grad():
     losses = [model(input_ids=torch.from_numpy(probe[i : i + 250]), labels=torch.from_numpy(probe[i : i + 250])).loss
-              for i in range(0, len(probe), 250)]
+              for i in range(0, len(probe) - 249, 250)]
 bits = float(torch.stack(losses).mean()) / math.log(2)
 print(f"trained in {time.perf_counter() - start:.0f} s: {bits:.2f} bits per character on held-out text "
       f"(uniform guessing: {math.log2(len(alphabet)):.2f})")
 
 # %%
 # The profiles: one point per held-out window, the mean over its 64 tokens.
+print(f"{len(probe)} distinct held-out windows")
 tokens = {"input_ids": probe}
 profiles = {}
 for name, network in [("trained", model), ("untrained", untrained)]:

@@ -28,7 +28,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from sklearn_id import DepthProfile
+from sklearn_id import profile_sweep
 from sklearn_id.datasets import load_digit_images
 from sklearn_id.models import make_digits_classifier
 
@@ -39,13 +39,17 @@ PAPER = {"true labels": [13.1, 12.6, 11.9, 9.7, 9.3, 7.8, 6.2], "shuffled labels
 images, labels = load_digit_images()
 shuffled = np.random.default_rng(0).permutation(labels)
 
-profiles = {}
+nets = {}
 for name, targets, epochs in [("true labels", labels, 20), ("shuffled labels", shuffled, 100)]:
     torch.manual_seed(0)
-    net = make_digits_classifier(max_epochs=epochs).fit(images, targets)
-    print(f"{name}: training accuracy {net.score(images, targets):.3f} after {epochs} epochs")
-    profiles[name] = DepthProfile(net, layers=PAPER_LAYERS, random_state=0).fit(images).profile_
-    print(profiles[name][["layer", "id", "id_std", "pca_id"]].round(2).to_string(index=False), "\n")
+    nets[name] = make_digits_classifier(max_epochs=epochs).fit(images, targets)
+    print(f"{name}: training accuracy {nets[name].score(images, targets):.3f} after {epochs} epochs")
+
+# Both networks on the same images and the same subsamples, in one table.
+table = profile_sweep(nets, images, layers=PAPER_LAYERS, random_state=0)
+profiles = {name: rows.reset_index(drop=True) for name, rows in table.groupby("model", sort=False)}
+for name, profile in profiles.items():
+    print(f"{name}\n{profile[['layer', 'id', 'id_std', 'pca_id']].round(2).to_string(index=False)}\n")
 
 fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4), sharex=True)
 positions = np.arange(len(PAPER_LAYERS))

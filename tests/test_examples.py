@@ -10,10 +10,12 @@ import pytest
 EXAMPLES = sorted((Path(__file__).parents[1] / "examples").glob("*.py"))
 
 
-def test_the_five_examples_are_found():
+def test_the_examples_are_found():
     assert [path.name for path in EXAMPLES] == [
         "grid_search_with_id.py",
+        "plot_char_lm.py",
         "plot_hunchback.py",
+        "plot_id_during_training.py",
         "plot_id_vs_accuracy.py",
         "plot_shuffled_labels.py",
         "plot_twonn_scale.py",
