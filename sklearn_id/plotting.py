@@ -108,11 +108,11 @@ def plot_id_during_training(table, ax=None, *, kind="lines", value="id"):
 
     Parameters
     ----------
-    table : pandas.DataFrame or skorch History or fitted skorch net
+    table : pandas.DataFrame
         Columns ``epoch``, ``layer``, ``relative_depth`` and ``value``, as
-        :func:`sklearn_id.callbacks.history_profiles` returns them; a history
-        (or a net) recorded by :class:`~sklearn_id.callbacks.DepthProfileCallback`
-        is read with it.
+        :func:`sklearn_id.callbacks.history_profiles` returns them from the
+        history a :class:`~sklearn_id.callbacks.DepthProfileCallback`
+        recorded.
     ax : matplotlib Axes, default=None
     kind : {"lines", "heatmap"}, default="lines"
         ``"lines"``: one line per layer, coloured by depth (with ``id_std``
@@ -139,9 +139,10 @@ def plot_id_during_training(table, ax=None, *, kind="lines", value="id"):
     import pandas as pd
 
     if not isinstance(table, pd.DataFrame):
-        from sklearn_id.callbacks import history_profiles
-
-        table = history_profiles(table)
+        raise TypeError(
+            f"table must be a DataFrame, got {type(table).__name__}; pass history_profiles(net.history) "
+            "(from sklearn_id.callbacks)."
+        )
     if kind not in ("lines", "heatmap"):
         raise ValueError(f"kind must be 'lines' or 'heatmap', got {kind!r}.")
     ax = _axes(ax)

@@ -111,6 +111,7 @@ def test_a_model_without_the_requested_layers_is_named(images):
     assert list(info.value.partial["model"].unique()) == ["two convolutions"]
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_sweep_is_an_error_that_keeps_the_finished_models(images, tmp_path):
     class Killer(torch.nn.Module):
         """Kills the process that runs it, as an out-of-memory killer would."""
@@ -153,6 +154,7 @@ def cluster():
             yield client
 
 
+@pytest.mark.slow
 def test_a_sweep_on_a_dask_cluster_gives_the_same_table(images, tmp_path, cluster):
     specs = checkpoints(tmp_path, 3)
     with joblib.parallel_config(backend="dask"):
@@ -160,6 +162,7 @@ def test_a_sweep_on_a_dask_cluster_gives_the_same_table(images, tmp_path, cluste
     assert_same_rows(table, specs)
 
 
+@pytest.mark.slow
 def test_the_cluster_receives_the_data_once_per_worker(images, tmp_path, cluster):
     specs = checkpoints(tmp_path, 8)
     before = _transfers(cluster)
