@@ -71,6 +71,15 @@ def check_layers(module, layers):
             )
 
 
+def check_token_layers(layers, has_tokens):
+    """Refuse the ``"input"`` layer of a model that takes token ids: ids have no geometry."""
+    if has_tokens and INPUT in layers:
+        raise ValueError(
+            "The input of a model that takes token ids is the ids themselves, which have no geometry; "
+            "profile the embedding's output instead (list_layers shows its name)."
+        )
+
+
 @contextmanager
 def _prepared(module, device, precision):
     """Eval mode on ``device``, in ``precision``, for the block; each submodule's mode, the device and torch's flags are restored."""
@@ -307,11 +316,7 @@ class ActivationReader:
         inputs = self.inputs(X)
         n_samples = inputs.n_samples
         tokens = inputs.has_tokens
-        if tokens and INPUT in layers:
-            raise ValueError(
-                "The input of a model that takes token ids is the ids themselves, which have no geometry; "
-                "profile the embedding's output instead (list_layers shows its name)."
-            )
+        check_token_layers(layers, tokens)
         feature_slices = feature_slices or {}
         outputs = {}
         captured = {}

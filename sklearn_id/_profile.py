@@ -14,7 +14,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from sklearn_id._activations import ActivationReader, check_layers
+from sklearn_id._activations import ActivationReader, check_layers, check_token_layers
 from sklearn_id._base import (
     UndersampledWarning,
     dimensions_with_resamples,
@@ -364,11 +364,7 @@ class DepthProfile(BaseEstimator):
         else:
             layers = auto_checkpoints(reader.module, table)
         check_layers(reader.module, layers)
-        if X.has_tokens and "input" in layers:
-            raise ValueError(
-                "The input of a model that takes token ids is the ids themselves, which have no geometry; "
-                "profile the embedding's output instead (list_layers shows its name)."
-            )
+        check_token_layers(layers, X.has_tokens)
         ran = table.set_index("layer")
         never_ran = [layer for layer in layers if layer not in ran.index]
         if never_ran:
