@@ -1,6 +1,6 @@
 """
 A character-level language model: ID along the residual stream, trained against untrained
-========================================================================================
+=========================================================================================
 
 Studies of large language models (Valeriani et al. 2023; Cheng et al. 2025)
 profile the intrinsic dimension of the residual stream block by block: the ID
