@@ -25,17 +25,17 @@ MASK = "attention_mask"
 
 
 def is_text(X):
-    """Whether ``X`` is a list, tuple, array or Series of strings."""
+    """Whether ``X`` is a list, tuple, 1-D array or Series of strings."""
     if isinstance(X, str):
         return False
     if isinstance(X, (list, tuple)):
         return len(X) > 0 and isinstance(X[0], str)
-    dtype = getattr(X, "dtype", None)
-    if dtype is None or getattr(X, "ndim", 1) != 1:
+    if getattr(X, "ndim", None) != 1 or len(X) == 0:
         return False
-    if dtype.kind == "U":
-        return True
-    return dtype == object and len(X) > 0 and isinstance(np.asarray(X)[0], str)
+    if getattr(X.dtype, "kind", "O") in "biufcmM":
+        return False
+    first = X.iloc[0] if hasattr(X, "iloc") else X[0]
+    return isinstance(first, str)
 
 
 def model_max_length(module, tokenizer=None):

@@ -523,3 +523,37 @@ def test_the_command_line_profiles_a_timm_model_on_images(tmp_path, capsys):
     assert list(table["n_features"]) == [192, 192, 192]  # the class token of width 192
     main(["layers", "--model", "timm:vit_tiny_patch16_224", "--device", "cpu"])
     assert "blocks.11" in capsys.readouterr().out
+
+
+def test_a_dataset_of_mappings_and_a_series_of_texts_give_the_mapping_path(texts, tokenizer):
+    import pandas as pd
+
+    class Encoded(torch.utils.data.Dataset):
+        """Yields one padded sample at a time, as a mapping of tensors, with a label beside it."""
+
+        def __init__(self, encoding):
+            self.encoding = encoding
+
+        def __len__(self):
+            return len(self.encoding["input_ids"])
+
+        def __getitem__(self, i):
+            return {key: torch.as_tensor(value[i]) for key, value in self.encoding.items()}, 0
+
+    model = gpt2()
+    encoding = tokenizer(texts[:50], padding=True, return_tensors="np")
+    transformer = LayerActivationTransformer(model, "transformer.h.1", batch_size=16, device="cpu")
+    expected = transformer.fit_transform(encoding)
+    np.testing.assert_allclose(transformer.transform(Encoded(encoding)), expected, atol=1e-6)
+    series = LayerActivationTransformer(model, "transformer.h.1", tokenizer=tokenizer, device="cpu")
+    np.testing.assert_allclose(series.fit_transform(pd.Series(texts[:50])), expected, atol=1e-6)
+    np.testing.assert_allclose(series.transform(np.array(texts[:50])), expected, atol=1e-6)
+
+
+def test_the_scorer_reads_texts_through_a_tokenizer(texts, tokenizer):
+    model = gpt2()
+    scorer = make_id_scorer("transformer.h.1", tokenizer=tokenizer, pooling="last", device="cpu")
+    pooled = LayerActivationTransformer(
+        model, "transformer.h.1", tokenizer=tokenizer, pooling="last", device="cpu"
+    ).fit_transform(texts)
+    assert abs(scorer(model, texts) + TwoNNDimension().fit(pooled).dimension_) < 1e-12
