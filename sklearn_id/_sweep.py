@@ -1,11 +1,13 @@
 """profile_sweep: one depth profile for each of many models or checkpoints, as joblib tasks."""
 
+import uuid
 from collections.abc import Mapping
+from contextlib import contextmanager
 from numbers import Integral
 from pathlib import Path
 
 import numpy as np
-from joblib import Parallel, delayed
+from joblib import Parallel, delayed, parallel_config
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import validate_params
 
@@ -47,9 +49,9 @@ def profile_sweep(models, X, y=None, *, architecture=None, n_jobs=None, **depth_
     Each model is one joblib task, so the sweep runs on any joblib backend:
     processes on this machine (``n_jobs``), or a Dask cluster inside
     ``joblib.parallel_config(backend="dask")``. A checkpoint is loaded
-    inside its own task, so no task holds every model, and ``X`` is one
-    argument of every task: the Dask backend sends it to the cluster once
-    and each worker fetches it once.
+    inside its own task, so no task holds every model. On a Dask cluster,
+    ``X`` and ``y`` are sent to each worker once, before the first task, and
+    the tasks carry only a token for them.
 
     Parameters
     ----------
@@ -134,14 +136,15 @@ def profile_sweep(models, X, y=None, *, architecture=None, n_jobs=None, **depth_
             f"Model(s) {checkpoints[:3]} are checkpoints: pass architecture=... (a callable returning the "
             "module to load them into, such as the model's class)."
         )
-    tasks = (delayed(_profile_one)(name, spec, architecture, X, y, params) for name, spec in models.items())
     tables, errors = {}, {}
     try:
-        for name, table, error in Parallel(n_jobs=n_jobs, return_as="generator_unordered")(tasks):
-            if error is None:
-                tables[name] = table
-            else:
-                errors[name] = error
+        with _data_on_workers(X, y) as data:
+            tasks = (delayed(_profile_one)(name, spec, architecture, data, params) for name, spec in models.items())
+            for name, table, error in Parallel(n_jobs=n_jobs, return_as="generator_unordered")(tasks):
+                if error is None:
+                    tables[name] = table
+                else:
+                    errors[name] = error
     except Exception as error:  # a worker died: loky's TerminatedWorkerError, Dask's KilledWorker, ...
         unfinished = [name for name in models if name not in tables and name not in errors]
         for name in unfinished:
@@ -184,11 +187,74 @@ def _joined(tables, models):
     return pd.concat(ordered, ignore_index=True)
 
 
-def _profile_one(name, spec, architecture, X, y, params):
+@contextmanager
+def _data_on_workers(X, y):
+    """``(X, y)`` as every task gets it: the pair itself, or on a Dask cluster a token for the copy each worker holds.
+
+    joblib's Dask backend scatters a large argument once, but the cluster's
+    active memory manager then keeps a single replica, so a worker fetches it
+    again for each of its tasks. Here each worker receives ``(X, y)`` once,
+    from the client, before the first task, and forgets it when the sweep
+    ends.
+    """
+    client = _dask_client()
+    if client is None:
+        yield (X, y)
+        return
+    token = f"sklearn-id-sweep-{uuid.uuid4().hex}"
+    client.run(_keep, token, (X, y))
+    try:
+        yield _OnWorker(token)
+    finally:
+        client.run(_forget, token)
+
+
+def _dask_client():
+    """The client of joblib's active Dask backend, or None under any other backend."""
+    from joblib.parallel import get_active_backend
+
+    backend, _ = get_active_backend()
+    return getattr(backend, "client", None) if type(backend).__name__ == "DaskDistributedBackend" else None
+
+
+def _keep(token, data, dask_worker):
+    store = dask_worker.__dict__.setdefault("_sklearn_id_sweeps", {})
+    store[token] = data
+    dask_worker.__dict__["_sklearn_id_received"] = dask_worker.__dict__.get("_sklearn_id_received", 0) + 1
+
+
+def _forget(token, dask_worker):
+    dask_worker.__dict__.get("_sklearn_id_sweeps", {}).pop(token, None)
+
+
+class _OnWorker:
+    """A sweep's ``(X, y)`` held by the Dask worker that runs a task, named by its token."""
+
+    def __init__(self, token):
+        self.token = token
+
+    def get(self):
+        from distributed import get_worker
+
+        worker = get_worker()
+        try:
+            return worker.__dict__["_sklearn_id_sweeps"][self.token]
+        except KeyError:
+            raise RuntimeError(
+                f"Worker {worker.address} joined the cluster after the sweep sent its data; run the sweep "
+                "again, or keep the cluster's size fixed during a sweep."
+            ) from None
+
+
+def _profile_one(name, spec, architecture, data, params):
     """One task: build or load the model, profile it; ``(name, table, None)`` or ``(name, None, why)``."""
     try:
+        X, y = data.get() if isinstance(data, _OnWorker) else data
         model = _load(spec, architecture) if _is_checkpoint(spec) else spec
-        profile = DepthProfile(model, **params).fit(X, y)
+        # The profile's own joblib calls run here, in this task: on a Dask worker, joblib would
+        # otherwise hand them back to the cluster, shipping each layer's activations between workers.
+        with parallel_config(backend="sequential"):
+            profile = DepthProfile(model, **params).fit(X, y)
     except Exception as error:  # any failure of this model is reported with its name; the others go on
         return name, None, f"{type(error).__name__}: {_first_line(error)}"
     table = profile.profile_.copy()

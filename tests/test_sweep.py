@@ -166,16 +166,20 @@ def test_a_sweep_on_a_dask_cluster_gives_the_same_table(images, tmp_path, cluste
 def test_the_cluster_receives_the_data_once_per_worker(images, tmp_path, cluster):
     specs = checkpoints(tmp_path, 8)
     before = _transfers(cluster)
+    received = cluster.run(lambda dask_worker: dask_worker.__dict__.get("_sklearn_id_received", 0))
     with joblib.parallel_config(backend="dask"):
         table = profile_sweep(specs, images, architecture=architecture, **PARAMS)
     assert table["model"].nunique() == 8
-    # joblib's Dask backend scatters X once, to one worker; the other fetches it once from that peer.
-    # Any other copy would show in the workers' incoming transfer logs.
+    # Each worker received the data once, from the client ...
+    now = cluster.run(lambda dask_worker: dask_worker.__dict__.get("_sklearn_id_received", 0))
+    assert {worker: now[worker] - received[worker] for worker in now} == {worker: 1 for worker in now}
+    # ... and never from a peer: no array moved between workers during the sweep (8 tasks).
     after = _transfers(cluster)
-    copies = {worker: [key for key in after[worker][len(before[worker]):] if key.startswith("ndarray-")]
-              for worker in after}
-    assert sum(len(keys) for keys in copies.values()) <= len(after) - 1
-    assert len({key for keys in copies.values() for key in keys}) <= 1  # one array, the scattered X
+    moved = [key for worker in after for key in after[worker][len(before[worker]):] if key.startswith("ndarray-")]
+    assert moved == []
+    # The copies are forgotten when the sweep ends.
+    held = cluster.run(lambda dask_worker: len(dask_worker.__dict__.get("_sklearn_id_sweeps", {})))
+    assert set(held.values()) == {0}
 
 
 def _transfers(client):

@@ -557,3 +557,14 @@ def test_the_scorer_reads_texts_through_a_tokenizer(texts, tokenizer):
         model, "transformer.h.1", tokenizer=tokenizer, pooling="last", device="cpu"
     ).fit_transform(texts)
     assert abs(scorer(model, texts) + TwoNNDimension().fit(pooled).dimension_) < 1e-12
+
+
+def test_the_layers_command_lists_a_saved_language_model(saved_lm, capsys):
+    from sklearn_id._cli import main
+
+    main(["layers", "--model", f"hf:{saved_lm}", "--device", "cpu"])
+    output = capsys.readouterr().out
+    assert "one short text" in output
+    rows = {line.split()[0]: line.split()[-1] for line in output.splitlines()[2:]}
+    assert rows["h.0"] == str(WIDTH) and rows["ln_f"] == str(WIDTH)  # mean-pooled widths
+    assert "input" not in rows
