@@ -2,8 +2,6 @@
 
 import math
 
-import numpy as np
-
 from sklearn_id._neighbors import PiecewiseDistances
 from sklearn_id._pca import StandardisedSpectrum
 

@@ -115,8 +115,6 @@ def profile_sweep(models, X, y=None, *, architecture=None, n_jobs=None, **depth_
     >>> table.groupby("model")["layer"].apply(list).tolist()[0]
     ['input', 'pool1', 'pool2', 'd1', 'output']
     """
-    import pandas as pd
-
     if not models:
         raise ValueError("models is empty: pass a mapping of names to models, state dicts or checkpoint paths.")
     if "model" in depth_profile_params:
