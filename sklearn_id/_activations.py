@@ -210,8 +210,8 @@ class ActivationReader:
         inputs = self.inputs(self._as_examples(example_input))
         batch = inputs.example()
         tokens = inputs.has_tokens
-        first = batch["input_ids"] if isinstance(batch, Mapping) and "input_ids" in batch else batch
-        rows = [] if isinstance(batch, Mapping) else [(INPUT, "Tensor", tuple(first.shape[1:]))]
+        # Token ids have no geometry: a model that takes a mapping has no "input" row.
+        rows = [] if isinstance(batch, Mapping) else [(INPUT, "Tensor", tuple(batch.shape[1:]))]
         seen = set()
 
         def make_hook(name):
@@ -240,11 +240,9 @@ class ActivationReader:
     def _as_examples(example_input):
         import torch
 
-        if isinstance(example_input, (torch.Tensor, Mapping, ModelInput)) or is_text(example_input):
+        if isinstance(example_input, (torch.Tensor, torch.utils.data.Dataset, Mapping, ModelInput)):
             return example_input
-        if isinstance(example_input, torch.utils.data.Dataset):
-            return example_input
-        return np.asarray(example_input)
+        return example_input if is_text(example_input) else np.asarray(example_input)
 
     def input_producers(self, example_input, layer):
         """Names of the modules whose output is the very tensor ``layer`` takes as its first input, in forward order.

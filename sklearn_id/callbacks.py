@@ -73,9 +73,20 @@ class DepthProfileCallback(Callback):
             raise TypeError("DepthProfileCallback profiles the net it is given to; do not pass model=.")
         return self
 
+    _OWN = ("X", "every", "key", "random_state")
+
     def get_params(self, deep=True):
-        params = {"X": self.X, "every": self.every, "key": self.key, "random_state": self.random_state}
-        return {**params, **self.depth_profile_params}
+        """The callback's parameters, the DepthProfile ones flattened beside its own (for ``clone``)."""
+        return {**{name: getattr(self, name) for name in self._OWN}, **self.depth_profile_params}
+
+    def set_params(self, **params):
+        """Set the callback's own parameters, or DepthProfile ones (as skorch's ``set_params`` routes them)."""
+        for name, value in params.items():
+            if name in self._OWN:
+                setattr(self, name, value)
+            else:
+                self.depth_profile_params[name] = value
+        return self
 
     def on_epoch_end(self, net, **kwargs):
         epoch = len(net.history)
