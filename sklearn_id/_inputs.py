@@ -170,6 +170,15 @@ class ModelInput:
             return isinstance(self.example(), Mapping)
         return self.kind in ("text", "mapping")
 
+    def n_real_tokens(self, batch_size):
+        """The number of real tokens (attention mask 1) over all samples; None when the batches carry no mask."""
+        if not self.has_tokens:
+            return None
+        masks = [batch_mask(batch) for _, batch in self.batches(batch_size)]
+        if any(mask is None for mask in masks):
+            return None
+        return int(sum(int(mask.sum()) for mask in masks))
+
     def example(self):
         """The first sample, as a batch of one."""
         return next(self._batches(1))[1]

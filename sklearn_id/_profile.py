@@ -23,7 +23,6 @@ from sklearn_id._base import (
     undersampled,
 )
 from sklearn_id._device import DEVICE_CONSTRAINT, PRECISIONS, as_numpy, available_memory
-from sklearn_id._inputs import batch_mask
 from sklearn_id._layers import (
     SplitLayer,
     auto_checkpoints,
@@ -475,10 +474,8 @@ def _count_rows(inputs, shapes, pooling, batch_size):
             f"pooling='tokens' needs layers with one token count, but these layers output "
             f"{sorted(lengths)} tokens per sample; profile them separately."
         )
-    masks = [batch_mask(batch) for _, batch in inputs.batches(batch_size)] if inputs.has_tokens else [None]
-    if any(mask is None for mask in masks):
-        return inputs.n_samples * lengths.pop()
-    return int(sum(int(mask.sum()) for mask in masks))
+    real = inputs.n_real_tokens(batch_size)
+    return real if real is not None else inputs.n_samples * lengths.pop()
 
 
 def _output_layer(module, table):

@@ -568,3 +568,14 @@ def test_the_layers_command_lists_a_saved_language_model(saved_lm, capsys):
     rows = {line.split()[0]: line.split()[-1] for line in output.splitlines()[2:]}
     assert rows["h.0"] == str(WIDTH) and rows["ln_f"] == str(WIDTH)  # mean-pooled widths
     assert "input" not in rows
+
+
+def test_the_tokens_pooling_of_a_vit_makes_every_patch_a_point():
+    model, blocks, _ = vit("torchvision")
+    images = torch.randn(30, 3, 32, 32).numpy()
+    profile = DepthProfile(model, layers=blocks, pooling="tokens", n_resamples=0, pca_estimator=None,
+                           device="cpu").fit(images)
+    assert profile.n_samples_ == 30 * 17  # 16 patches and the class token per image
+    patches = LayerActivationTransformer(model, blocks[1], pooling="tokens", device="cpu").fit_transform(images)
+    assert patches.shape == (30 * 17, WIDTH)
+    assert abs(profile.profile_["id"][1] - TwoNNDimension().fit(patches).dimension_) < 1e-6
