@@ -19,9 +19,18 @@ from sklearn_id._device import DEVICE_CONSTRAINT, PRECISIONS, float32_precision,
 from sklearn_id._inputs import ModelInput, batch_length, batch_mask, batch_slice, batch_to, is_text
 from sklearn_id._pooling import POOLINGS, pool, pooled_width, resolve_pooling
 
-__all__ = ["ActivationReader", "LayerActivationTransformer", "list_layers"]
+__all__ = ["TOKEN_CONSTRAINTS", "ActivationReader", "LayerActivationTransformer", "list_layers"]
 
 INPUT = "input"
+
+#: The ``_parameter_constraints`` of the parameters that say how token sequences are read and pooled,
+#: shared by every estimator that reads activations.
+TOKEN_CONSTRAINTS = {
+    "pooling": [StrOptions(set(POOLINGS))],
+    "tokenizer": [callable, None],
+    "max_length": [Interval(Integral, 1, None, closed="left"), None],
+    "truncation": ["boolean"],
+}
 
 
 class _StopForward(Exception):
@@ -671,10 +680,7 @@ class LayerActivationTransformer(TransformerMixin, BaseEstimator):
         "device": [DEVICE_CONSTRAINT],
         "progress": ["boolean"],
         "precision": [StrOptions(set(PRECISIONS))],
-        "pooling": [StrOptions(set(POOLINGS))],
-        "tokenizer": [callable, None],
-        "max_length": [Interval(Integral, 1, None, closed="left"), None],
-        "truncation": ["boolean"],
+        **TOKEN_CONSTRAINTS,
     }
 
     def __init__(

@@ -14,7 +14,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from sklearn_id._activations import ActivationReader, check_layers, check_token_layers
+from sklearn_id._activations import TOKEN_CONSTRAINTS, ActivationReader, check_layers, check_token_layers
 from sklearn_id._base import (
     UndersampledWarning,
     dimensions_with_resamples,
@@ -32,7 +32,7 @@ from sklearn_id._layers import (
     transformer_blocks,
     transformer_checkpoints,
 )
-from sklearn_id._pooling import POOLINGS, pooled_width, resolve_pooling
+from sklearn_id._pooling import pooled_width, resolve_pooling
 from sklearn_id._pca import PCADimension, standardised_spectrum
 from sklearn_id._twonn import TwoNNDimension
 
@@ -229,10 +229,7 @@ class DepthProfile(BaseEstimator):
         "precision": [StrOptions(set(PRECISIONS))],
         "probe": [HasMethods(["fit", "predict"]), None],
         "probe_cv": [Interval(Integral, 2, None, closed="left")],
-        "pooling": [StrOptions(set(POOLINGS))],
-        "tokenizer": [callable, None],
-        "max_length": [Interval(Integral, 1, None, closed="left"), None],
-        "truncation": ["boolean"],
+        **TOKEN_CONSTRAINTS,
     }
 
     def __init__(

@@ -8,13 +8,12 @@ import numpy as np
 from scipy import stats
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions, validate_params
+from sklearn.utils._param_validation import HasMethods, Interval, validate_params
 from sklearn.utils.validation import check_array
 
-from sklearn_id._activations import ActivationReader
+from sklearn_id._activations import TOKEN_CONSTRAINTS, ActivationReader
 from sklearn_id._base import fitted_dimension
 from sklearn_id._device import DEVICE_CONSTRAINT
-from sklearn_id._pooling import POOLINGS
 from sklearn_id._twonn import TwoNNDimension
 
 __all__ = ["IDAccuracyCorrelation", "id_accuracy_correlation", "make_id_scorer"]
@@ -89,10 +88,7 @@ def id_accuracy_correlation(ids, accuracies, *, confidence=0.95):
         "greater_is_better": ["boolean"],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "device": [DEVICE_CONSTRAINT],
-        "pooling": [StrOptions(set(POOLINGS))],
-        "tokenizer": [callable, None],
-        "max_length": [Interval(Integral, 1, None, closed="left"), None],
-        "truncation": ["boolean"],
+        **TOKEN_CONSTRAINTS,
     },
     prefer_skip_nested_validation=True,
 )
