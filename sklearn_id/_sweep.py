@@ -1,8 +1,6 @@
 """profile_sweep: one depth profile for each of many models or checkpoints, as joblib tasks."""
 
-import uuid
 from collections.abc import Mapping
-from contextlib import contextmanager
 from numbers import Integral
 from pathlib import Path
 
@@ -74,7 +72,9 @@ def profile_sweep(models, X, y=None, *, architecture=None, n_jobs=None, **depth_
     n_jobs : int, default=None
         Models profiled at once, through joblib (the active backend
         applies). Each profile then estimates its layers one after the
-        other.
+        other. Under joblib's Dask backend, each model is one future on
+        the backend's client instead and the cluster's size sets how many
+        run at once: a model whose workers die then fails alone, by name.
     **depth_profile_params
         Parameters of :class:`DepthProfile` (``layers``, ``n_resamples``,
         ``device``, ...), the same for every model. ``random_state`` must be
@@ -136,13 +136,11 @@ def profile_sweep(models, X, y=None, *, architecture=None, n_jobs=None, **depth_
         )
     tables, errors = {}, {}
     try:
-        with _data_on_workers(X, y) as data:
-            tasks = (delayed(_profile_one)(name, spec, architecture, data, params) for name, spec in models.items())
-            for name, table, error in Parallel(n_jobs=n_jobs, return_as="generator_unordered")(tasks):
-                if error is None:
-                    tables[name] = table
-                else:
-                    errors[name] = error
+        for name, table, error in _run(models, architecture, (X, y), params, n_jobs):
+            if error is None:
+                tables[name] = table
+            else:
+                errors[name] = error
     except Exception as error:  # a worker died: loky's TerminatedWorkerError, Dask's KilledWorker, ...
         unfinished = [name for name in models if name not in tables and name not in errors]
         for name in unfinished:
@@ -185,69 +183,26 @@ def _joined(tables, models):
     return pd.concat(ordered, ignore_index=True)
 
 
-@contextmanager
-def _data_on_workers(X, y):
-    """``(X, y)`` as every task gets it: the pair itself, or on a Dask cluster a token for the copy each worker holds.
-
-    joblib's Dask backend scatters a large argument once, but the cluster's
-    active memory manager then keeps a single replica, so a worker fetches it
-    again for each of its tasks. Here each worker receives ``(X, y)`` once,
-    from the client, before the first task, and forgets it when the sweep
-    ends.
-    """
-    client = _dask_client()
-    if client is None:
-        yield (X, y)
-        return
-    token = f"sklearn-id-sweep-{uuid.uuid4().hex}"
-    client.run(_keep, token, (X, y))
-    try:
-        yield _OnWorker(token)
-    finally:
-        client.run(_forget, token)
-
-
-def _dask_client():
-    """The client of joblib's active Dask backend, or None under any other backend."""
+def _run(models, architecture, data, params, n_jobs):
+    """Yield ``(name, table, error)`` for each model as it finishes: one joblib task each, or one Dask future each."""
     from joblib.parallel import get_active_backend
 
     backend, _ = get_active_backend()
-    return getattr(backend, "client", None) if type(backend).__name__ == "DaskDistributedBackend" else None
+    calls = [(name, (name, spec, architecture, params)) for name, spec in models.items()]
+    if type(backend).__name__ == "DaskDistributedBackend":
+        from sklearn_id._dask import run_on_cluster
+
+        for name, result, error in run_on_cluster(backend.client, _profile_one, calls, data):
+            yield result if error is None else (name, None, error)
+        return
+    tasks = (delayed(_profile_one)(*args, data) for _, args in calls)
+    yield from Parallel(n_jobs=n_jobs, return_as="generator_unordered")(tasks)
 
 
-def _keep(token, data, dask_worker):
-    store = dask_worker.__dict__.setdefault("_sklearn_id_sweeps", {})
-    store[token] = data
-    dask_worker.__dict__["_sklearn_id_received"] = dask_worker.__dict__.get("_sklearn_id_received", 0) + 1
-
-
-def _forget(token, dask_worker):
-    dask_worker.__dict__.get("_sklearn_id_sweeps", {}).pop(token, None)
-
-
-class _OnWorker:
-    """A sweep's ``(X, y)`` held by the Dask worker that runs a task, named by its token."""
-
-    def __init__(self, token):
-        self.token = token
-
-    def get(self):
-        from distributed import get_worker
-
-        worker = get_worker()
-        try:
-            return worker.__dict__["_sklearn_id_sweeps"][self.token]
-        except KeyError:
-            raise RuntimeError(
-                f"Worker {worker.address} joined the cluster after the sweep sent its data; run the sweep "
-                "again, or keep the cluster's size fixed during a sweep."
-            ) from None
-
-
-def _profile_one(name, spec, architecture, data, params):
+def _profile_one(name, spec, architecture, params, data):
     """One task: build or load the model, profile it; ``(name, table, None)`` or ``(name, None, why)``."""
     try:
-        X, y = data.get() if isinstance(data, _OnWorker) else data
+        X, y = data if isinstance(data, tuple) else data.get()
         model = _load(spec, architecture) if _is_checkpoint(spec) else spec
         # The profile's own joblib calls run here, in this task: on a Dask worker, joblib would
         # otherwise hand them back to the cluster, shipping each layer's activations between workers.

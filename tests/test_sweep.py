@@ -189,6 +189,36 @@ def _transfers(client):
     )
 
 
+@pytest.mark.slow
+def test_a_worker_killed_on_a_dask_cluster_fails_its_model_alone(images):
+    distributed = pytest.importorskip("distributed")
+
+    class Killer(torch.nn.Module):
+        """Kills every worker that runs it, until Dask gives up on its task."""
+
+        def __init__(self):
+            super().__init__()
+            self.layer = torch.nn.Linear(64, 4)
+
+        def forward(self, x):
+            os.kill(os.getpid(), signal.SIGKILL)
+            return self.layer(x.flatten(1))
+
+    torch.manual_seed(0)
+    models = {"first": architecture(), "killer": Killer(), "last": architecture()}
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as local:
+        with distributed.Client(local), joblib.parallel_config(backend="dask"):
+            with pytest.raises(SweepError, match=r"1 of 3 model\(s\) failed: 'killer': KilledWorker") as info:
+                profile_sweep(models, images, **PARAMS)
+    assert list(info.value.errors) == ["killer"]
+    # The others finished, on the workers that replaced the killed ones, with the same rows as alone.
+    partial = info.value.partial
+    assert list(partial["model"].unique()) == ["first", "last"]
+    for name in ("first", "last"):
+        expected = DepthProfile(models[name], **PARAMS).fit(images).profile_
+        np.testing.assert_allclose(partial[partial["model"] == name]["id"], expected["id"], rtol=1e-12)
+
+
 def test_the_callback_records_the_profile_of_the_module_at_each_recorded_epoch(images):
     from skorch.callbacks import Callback
 
