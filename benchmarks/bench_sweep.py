@@ -8,8 +8,8 @@ runs ``profile_sweep`` inside ``joblib.parallel_config(backend="dask")`` on a
 ``LocalCluster(n_workers=2, threads_per_worker=1, processes=True)`` started
 beforehand, its workers having imported the package as this process has
 (the start is timed apart). It counts the copies of the data that reach the
-workers: those the sweep sends from the client, and any transfer of an
-array between workers. Workers run one thread each, the loop the
+workers: those the sweep gives them (in a worker plugin), and any transfer
+of an array between workers. Workers run one thread each, the loop the
 process's threads, so float32 forward passes may round differently: the IDs
 agree to about 1e-7, not to the last bit. Run it with::
 
@@ -73,7 +73,7 @@ def run(client, name, architecture, data, folder):
     print(f"\n8 checkpoints of {name}, default DepthProfile")
     print(f"sequential loop:               {loop_seconds:6.2f} s")
     print(f"profile_sweep, 2 Dask workers: {sweep_seconds:6.2f} s  (speed {loop_seconds / sweep_seconds:.2f}x the loop's)")
-    print(f"copies of the data sent to the workers: {sent} from the client + {copies} between workers, for "
+    print(f"copies of the data the workers received: {sent} from the sweep + {copies} from each other, for "
           f"{len(after)} workers; "
           f"max ID difference from the loop {diff:.1e}")
 
