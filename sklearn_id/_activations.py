@@ -202,6 +202,21 @@ class ActivationReader:
         # same values, about 15% faster on CPUs; dropped for good if the model refuses them.
         self._channels_last = _starts_with_conv2d(self.module)
 
+    @classmethod
+    def of(cls, estimator, *, device, batch_size):
+        """The reader for an estimator's settings: its model, progress, precision, pooling and tokenizer parameters."""
+        return cls(
+            estimator.model,
+            device=device,
+            batch_size=batch_size,
+            progress=estimator.progress,
+            precision=estimator.precision,
+            pooling=estimator.pooling,
+            tokenizer=estimator.tokenizer,
+            max_length=estimator.max_length,
+            truncation=estimator.truncation,
+        )
+
     def inputs(self, X):
         """``X`` as this model takes it (a :class:`~sklearn_id._inputs.ModelInput`); X may already be one."""
         if isinstance(X, ModelInput):
@@ -708,19 +723,6 @@ class LayerActivationTransformer(TransformerMixin, BaseEstimator):
         self.max_length = max_length
         self.truncation = truncation
 
-    def _reader(self, device, batch_size):
-        return ActivationReader(
-            self.model,
-            device=device,
-            batch_size=batch_size,
-            progress=self.progress,
-            precision=self.precision,
-            pooling=self.pooling,
-            tokenizer=self.tokenizer,
-            max_length=self.max_length,
-            truncation=self.truncation,
-        )
-
     def fit(self, X, y=None):
         """Check the model, the layer and the input on the first sample.
 
@@ -736,7 +738,7 @@ class LayerActivationTransformer(TransformerMixin, BaseEstimator):
         self : LayerActivationTransformer
         """
         self._validate_params()
-        reader = self._reader(self.device, 1)
+        reader = ActivationReader.of(self, device=self.device, batch_size=1)
         inputs = reader.inputs(X)
         self.device_ = reader.device
         self.n_features_out_ = reader.read([self.layer], inputs.example())[self.layer].shape[1]
@@ -757,7 +759,8 @@ class LayerActivationTransformer(TransformerMixin, BaseEstimator):
             One row per sample, or per real token with ``pooling="tokens"``.
         """
         check_is_fitted(self)
-        return self._reader(self.device_, self.batch_size).read([self.layer], X)[self.layer]
+        reader = ActivationReader.of(self, device=self.device_, batch_size=self.batch_size)
+        return reader.read([self.layer], X)[self.layer]
 
     def get_feature_names_out(self, input_features=None):
         """Names ``{layer}_{i}`` of the output features.

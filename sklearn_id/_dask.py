@@ -19,8 +19,7 @@ def run_on_cluster(client, function, calls, data):
     joblib's own dispatch: a call whose workers die (``KilledWorker``) then
     fails alone and by name, where joblib would wait for it forever, and
     the others' results arrive as they finish. ``data`` reaches each worker
-    once (:func:`data_on_workers`); ``error`` is None or the failure on one
-    line.
+    once (:func:`data_on_workers`); ``error`` is None or the exception.
     """
     from distributed import as_completed
 
@@ -34,7 +33,7 @@ def run_on_cluster(client, function, calls, data):
             try:
                 yield name, future.result(), None
             except Exception as error:  # KilledWorker, or whatever the call raised
-                yield name, None, f"{type(error).__name__}: {' '.join(str(error).split())[:300]}"
+                yield name, None, error
 
 
 @contextmanager

@@ -292,17 +292,7 @@ class DepthProfile(BaseEstimator):
         """
         from tqdm.auto import tqdm
 
-        reader = ActivationReader(
-            self.model,
-            device=self.device,
-            batch_size=self.batch_size,
-            progress=self.progress,
-            precision=self.precision,
-            pooling=self.pooling,
-            tokenizer=self.tokenizer,
-            max_length=self.max_length,
-            truncation=self.truncation,
-        )
+        reader = ActivationReader.of(self, device=self.device, batch_size=self.batch_size)
         X = reader.inputs(X)
         plan = self._plan(reader, X, y)
         rows = {}

@@ -193,7 +193,7 @@ def _run(models, architecture, data, params, n_jobs):
         from sklearn_id._dask import run_on_cluster
 
         for name, result, error in run_on_cluster(backend.client, _profile_one, calls, data):
-            yield result if error is None else (name, None, error)
+            yield result if error is None else (name, None, f"{type(error).__name__}: {_first_line(error)}")
         return
     tasks = (delayed(_profile_one)(*args, data) for _, args in calls)
     yield from Parallel(n_jobs=n_jobs, return_as="generator_unordered")(tasks)

@@ -42,6 +42,25 @@ def architecture():
     return DigitsCNN(width=8, hidden=32)
 
 
+def killer():
+    """A model that kills the process running it, as an out-of-memory killer would.
+
+    Its class is made here, inside a function, so that process pools and Dask
+    pickle it by value: the workers need not import this test module.
+    """
+
+    class Killer(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layer = torch.nn.Linear(64, 4)
+
+        def forward(self, x):
+            os.kill(os.getpid(), signal.SIGKILL)
+            return self.layer(x.flatten(1))
+
+    return Killer()
+
+
 def alone(spec):
     """DepthProfile fitted on one checkpoint by itself."""
     model = architecture()
@@ -113,19 +132,8 @@ def test_a_model_without_the_requested_layers_is_named(images):
 
 @pytest.mark.slow
 def test_a_worker_killed_mid_sweep_is_an_error_that_keeps_the_finished_models(images, tmp_path):
-    class Killer(torch.nn.Module):
-        """Kills the process that runs it, as an out-of-memory killer would."""
-
-        def __init__(self):
-            super().__init__()
-            self.layer = torch.nn.Linear(64, 4)
-
-        def forward(self, x):
-            os.kill(os.getpid(), signal.SIGKILL)
-            return self.layer(x.flatten(1))
-
     specs = checkpoints(tmp_path, 2)
-    models = {"seed 0": architecture(), "killer": Killer()}
+    models = {"seed 0": architecture(), "killer": killer()}
     models["seed 0"].load_state_dict(specs["seed 0"])
     with pytest.raises(SweepError, match=r"A worker failed during the sweep .*'killer'") as info:
         # One worker: the first model finishes before the second kills it.
@@ -193,19 +201,8 @@ def _transfers(client):
 def test_a_worker_killed_on_a_dask_cluster_fails_its_model_alone(images):
     distributed = pytest.importorskip("distributed")
 
-    class Killer(torch.nn.Module):
-        """Kills every worker that runs it, until Dask gives up on its task."""
-
-        def __init__(self):
-            super().__init__()
-            self.layer = torch.nn.Linear(64, 4)
-
-        def forward(self, x):
-            os.kill(os.getpid(), signal.SIGKILL)
-            return self.layer(x.flatten(1))
-
     torch.manual_seed(0)
-    models = {"first": architecture(), "killer": Killer(), "last": architecture()}
+    models = {"first": architecture(), "killer": killer(), "last": architecture()}
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as local:
         with distributed.Client(local), joblib.parallel_config(backend="dask"):
             with pytest.raises(SweepError, match=r"1 of 3 model\(s\) failed: 'killer': KilledWorker") as info:
