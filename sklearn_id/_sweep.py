@@ -146,6 +146,7 @@ def profile_sweep(models, X, y=None, *, architecture=None, n_jobs=None, **depth_
         for name in unfinished:
             errors[name] = f"not finished: {type(error).__name__}: {_first_line(error)}"
         partial = _joined(tables, models)
+        errors = _in_given_order(errors, models)
         raise SweepError(
             f"A worker failed during the sweep ({type(error).__name__}: {_first_line(error)}) while profiling "
             f"one of {unfinished}; {len(tables)} model(s) finished, and their rows are in this error's "
@@ -154,6 +155,7 @@ def profile_sweep(models, X, y=None, *, architecture=None, n_jobs=None, **depth_
             errors,
         ) from error
     if errors:
+        errors = _in_given_order(errors, models)
         lines = "; ".join(f"{name!r}: {message}" for name, message in errors.items())
         raise SweepError(
             f"{len(errors)} of {len(models)} model(s) failed: {lines}. The {len(tables)} that finished are in "
@@ -162,6 +164,11 @@ def profile_sweep(models, X, y=None, *, architecture=None, n_jobs=None, **depth_
             errors,
         )
     return _joined(tables, models)
+
+
+def _in_given_order(errors, models):
+    """The failures in the order the user gave the models, not the order in which they finished."""
+    return {name: errors[name] for name in models if name in errors}
 
 
 def _is_checkpoint(spec):

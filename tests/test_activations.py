@@ -15,6 +15,8 @@ from torchvision import models
 
 from sklearn_id import LayerActivationTransformer, PCADimension, TwoNNDimension, list_layers
 
+from _float32 import assert_float32_close, assert_same_twonn
+
 
 def hooked_reference(module, layer, X):
     """What a plain forward hook on ``layer`` returns, in one batch."""
@@ -68,14 +70,14 @@ def test_torchvision_layer_equals_a_forward_hook(images, build, layer):
     expected = hooked_reference(model, layer, images)
     assert activations.dtype == np.float32
     assert activations.shape == expected.shape
-    np.testing.assert_allclose(activations, expected, rtol=1e-5, atol=1e-5)
+    assert_float32_close(activations, expected, model)
 
 
 def test_sequential_and_skorch_net_equal_a_forward_hook(digits, digits_net):
     X, _ = digits
     for model, module in [(digits_net, digits_net.module_), (digits_net.module_, digits_net.module_)]:
         activations = LayerActivationTransformer(model, "1", batch_size=100).fit_transform(X)
-        np.testing.assert_allclose(activations, hooked_reference(module, "1", X), rtol=1e-5, atol=1e-6)
+        assert_float32_close(activations, hooked_reference(module, "1", X), module)
 
 
 def test_input_layer_is_the_flattened_input(images):
@@ -90,7 +92,7 @@ def test_pipelines_fit_on_digits_and_images(digits, digits_net, images):
     hidden = hooked_reference(digits_net.module_, "1", X)
     for model in (digits_net, digits_net.module_):
         pipeline = make_pipeline(LayerActivationTransformer(model, "1"), TwoNNDimension()).fit(X)
-        assert pipeline[-1].dimension_ == pytest.approx(TwoNNDimension().fit(hidden).dimension_, rel=1e-6)
+        assert_same_twonn(pipeline[-1].dimension_, hidden, digits_net.module_)
     pipeline = make_pipeline(
         LayerActivationTransformer(digits_net, "1"), StandardScaler(), PCADimension()
     ).fit(X)
@@ -99,8 +101,7 @@ def test_pipelines_fit_on_digits_and_images(digits, digits_net, images):
     resnet = models.resnet18(weights=None)
     many = np.concatenate([images] * 3) + np.random.default_rng(0).normal(size=(36, 1, 1, 1)).astype(np.float32)
     pipeline = make_pipeline(LayerActivationTransformer(resnet, "layer1", device="cpu"), TwoNNDimension())
-    expected = TwoNNDimension().fit(hooked_reference(resnet, "layer1", many)).dimension_
-    assert pipeline.fit(many)[-1].dimension_ == pytest.approx(expected, rel=1e-6)
+    assert_same_twonn(pipeline.fit(many)[-1].dimension_, hooked_reference(resnet, "layer1", many), resnet)
 
 
 def test_datasets_of_inputs_or_pairs(digits):
@@ -126,7 +127,7 @@ def test_tuple_output_contributes_its_first_tensor():
     activations = LayerActivationTransformer(lstm_model, "0").fit_transform(X)
     with torch.no_grad():
         expected = lstm_model[0](X)[0].reshape(10, -1).numpy()
-    np.testing.assert_allclose(activations, expected, rtol=1e-6)
+    assert_float32_close(activations, expected, lstm_model)
 
 
 def test_mode_and_hooks_are_restored_even_when_forward_raises(digits):
@@ -160,7 +161,7 @@ def test_feature_names_params_and_clone(digits, digits_net):
     cloned = clone(transformer).set_params(layer="0", batch_size=7)
     assert cloned.get_params()["layer"] == "0" and cloned.batch_size == 7
     # FrozenEstimator keeps the fitted net through clone.
-    np.testing.assert_allclose(cloned.fit_transform(X[:50]), hooked_reference(digits_net.module_, "0", X[:50]), rtol=1e-5, atol=1e-6)
+    assert_float32_close(cloned.fit_transform(X[:50]), hooked_reference(digits_net.module_, "0", X[:50]), digits_net.module_)
 
 
 def test_cuda_oom_halves_the_batch(digits):
@@ -184,7 +185,7 @@ def test_cuda_oom_halves_the_batch(digits):
     assert len([w for w in record if issubclass(w.category, ResourceWarning)]) == 2
     with torch.no_grad():
         expected = module.linear(torch.from_numpy(X[:200])).numpy()
-    np.testing.assert_allclose(activations, expected, rtol=1e-6)
+    assert_float32_close(activations, expected, module)
 
 
 def test_list_layers_in_forward_order():

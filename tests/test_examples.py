@@ -26,6 +26,7 @@ def test_the_examples_are_found():
 @pytest.mark.parametrize("script", EXAMPLES, ids=lambda path: path.stem)
 def test_example_runs_and_saves_its_figure(script, tmp_path):
     (figure,) = re.findall(r'savefig\("([^"]+\.png)"', script.read_text())
-    result = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    # No time limit: the slowest example takes two minutes on a quiet 2-core machine and several on a busy one.
+    result = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     assert (tmp_path / figure).stat().st_size > 20_000

@@ -8,6 +8,8 @@ from torch.utils.data import IterableDataset
 
 from sklearn_id import DepthProfile, LayerActivationTransformer
 
+from _float32 import assert_float32_close
+
 
 class BatchMean(nn.Module):
     """A layer whose output has one row per batch, not per sample."""
@@ -80,4 +82,4 @@ def test_every_row_is_the_models_output(X):
     model = nn.Sequential(nn.Linear(4, 8), nn.Tanh())
     out = LayerActivationTransformer(model, "1", device="cpu", batch_size=7).fit_transform(X)
     with torch.no_grad():
-        np.testing.assert_allclose(out, model(torch.from_numpy(X)).numpy(), rtol=1e-6, atol=1e-7)
+        assert_float32_close(out, model(torch.from_numpy(X)).numpy(), model)

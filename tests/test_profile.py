@@ -15,6 +15,8 @@ from sklearn_id._layers import SplitLayer, auto_checkpoints, plan_passes
 from sklearn_id._neighbors import kneighbors, subsample_neighbor_distances
 from sklearn_id._profile import paper_pca_estimator
 
+from _float32 import assert_same_twonn
+
 
 @pytest.fixture(scope="module")
 def mlp():
@@ -41,7 +43,7 @@ def test_each_id_equals_twonn_on_the_layer(mlp, inputs, fitted):
     assert profile["layer"].tolist() == ["input", "0", "2", "4", "6"]
     for layer, dimension in zip(profile["layer"], profile["id"]):
         activations = LayerActivationTransformer(mlp, layer, device="cpu").fit_transform(inputs)
-        assert dimension == pytest.approx(TwoNNDimension().fit(activations).dimension_, rel=1e-6)
+        assert_same_twonn(dimension, activations, mlp)
 
 
 def test_gride_profiles_each_layer_at_a_larger_scale(mlp, inputs):

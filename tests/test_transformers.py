@@ -9,6 +9,8 @@ import torch
 from sklearn_id import DepthProfile, LayerActivationTransformer, TwoNNDimension, list_layers, make_id_scorer
 from sklearn_id.datasets import load_stdlib_docstrings
 
+from _float32 import assert_float32_close, assert_same_twonn, twonn_tolerance
+
 transformers = pytest.importorskip("transformers")
 pytest.importorskip("tokenizers")
 
@@ -135,11 +137,11 @@ def test_pooling_equals_a_hand_computation(name, side, texts, tokenizer):
         transformer = LayerActivationTransformer(model, block, tokenizer=padded, pooling=pooling, batch_size=5, device="cpu")
         got = transformer.fit_transform(sample)
         assert got.shape == expected.shape
-        np.testing.assert_allclose(got, expected, atol=1e-6, rtol=1e-5, err_msg=pooling)
+        assert_float32_close(got, expected, model)
         # From the mapping HF's tokenizer returns, in one padded batch, passed as it is.
         mapping = dict(encoding) | positions
         mapped = LayerActivationTransformer(model, block, pooling=pooling, device="cpu").fit_transform(mapping)
-        np.testing.assert_allclose(mapped, expected, atol=1e-6, rtol=1e-5, err_msg=pooling)
+        assert_float32_close(mapped, expected, model)
     assert model.training  # the model's mode is restored
 
 
@@ -158,7 +160,7 @@ def test_pooling_of_a_vit_equals_a_hand_computation(source):
     every = np.ones(captured["out"].shape[:2], dtype=bool)
     for pooling in POOLINGS:
         got = LayerActivationTransformer(model, blocks[0], pooling=pooling, batch_size=16, device="cpu").fit_transform(images)
-        np.testing.assert_allclose(got, hand_pool(captured["out"], every, pooling), atol=1e-6, rtol=1e-5)
+        assert_float32_close(got, hand_pool(captured["out"], every, pooling), model)
     flat = LayerActivationTransformer(model, blocks[0], device="cpu").fit_transform(images)
     assert flat.shape == (40, captured["out"][0].numel())  # "auto" flattens image-model outputs
 
@@ -220,18 +222,19 @@ def test_depth_profile_picks_the_residual_stream_of_language_models(name, texts,
     tensors = {key: torch.as_tensor(value) for key, value in encoding.items()}
     pooled = hooked_pooled(model, CHECKPOINTS[name], lambda m: m(**tensors), encoding["attention_mask"])
     for layer, measured in zip(table["layer"], table["id"]):
-        assert abs(measured - TwoNNDimension().fit(pooled[layer]).dimension_) < 1e-6, layer
+        assert_same_twonn(measured, pooled[layer], model)
     # The checkpoints are HF's hidden states: embedding output, block outputs, and the last after the final norm.
     states = [hand_pool(state, encoding["attention_mask"], "mean") for state in hidden_states(model, encoding)]
     names = CHECKPOINTS[name]
-    np.testing.assert_allclose(pooled[names[0]], states[0], atol=1e-5)
-    np.testing.assert_allclose(pooled[names[1]], states[1], atol=1e-5)
-    np.testing.assert_allclose(pooled[names[-1]], states[-1], atol=1e-5)
+    assert_float32_close(pooled[names[0]], states[0], model)
+    assert_float32_close(pooled[names[1]], states[1], model)
+    assert_float32_close(pooled[names[-1]], states[-1], model)
     # Texts with the tokenizer give the same profile as the tokenized mapping.
     from_texts = DepthProfile(
         model, pooling="mean", tokenizer=tokenizer, n_resamples=0, pca_estimator=None, device="cpu"
     ).fit(texts)
-    np.testing.assert_allclose(from_texts.profile_["id"], table["id"], atol=1e-6)
+    for layer, a, b in zip(table["layer"], from_texts.profile_["id"], table["id"]):
+        assert abs(a - b) <= twonn_tolerance(pooled[layer], model), layer
 
 
 @pytest.mark.parametrize("source", ["timm", "torchvision"])
@@ -242,7 +245,7 @@ def test_depth_profile_picks_the_residual_stream_of_vits(source):
     assert list(profile.profile_["layer"]) == checkpoints
     pooled = hooked_pooled(model, checkpoints, lambda m: m(torch.from_numpy(images)))
     for layer, measured in zip(profile.profile_["layer"], profile.profile_["id"]):
-        assert abs(measured - TwoNNDimension().fit(pooled[layer]).dimension_) < 1e-6, layer
+        assert_same_twonn(measured, pooled[layer], model)
 
 
 def test_a_llama_decoder_with_one_head_still_finds_its_embedding(texts, tokenizer):
@@ -273,8 +276,8 @@ def test_a_pipeline_on_raw_text_fits_and_transforms(texts, tokenizer):
         model, ["transformer.h.1"], lambda m: m(**{k: torch.as_tensor(v) for k, v in encoding.items()}),
         encoding["attention_mask"],
     )["transformer.h.1"]
-    assert abs(pipeline[-1].dimension_ - TwoNNDimension().fit(expected).dimension_) < 1e-6
-    np.testing.assert_allclose(pipeline[0].transform(texts[:7]), expected[:7], atol=1e-6)
+    assert_same_twonn(pipeline[-1].dimension_, expected, model)
+    assert_float32_close(pipeline[0].transform(texts[:7]), expected[:7], model)
     assert pipeline.transform(texts[:5]).shape == (5, 1)
 
 
@@ -319,7 +322,7 @@ def test_grid_search_over_a_text_pipeline_scores_the_id(texts, tokenizer):
     pooled = hooked_pooled(
         fitted[-1].module_, ["encoder"], lambda m: m(**dict(encoding)), encoding["attention_mask"].numpy()
     )["encoder"]
-    assert abs(scorer(fitted, texts) + TwoNNDimension().fit(pooled).dimension_) < 1e-6
+    assert_same_twonn(-scorer(fitted, texts), pooled, fitted[-1].module_)
 
 
 def test_pooling_a_vector_output_is_an_error(texts, tokenizer):
@@ -378,14 +381,12 @@ def test_texts_longer_than_the_model_are_errors_unless_truncated(tokenizer):
         transformer.fit(["short text", long_text]).transform(["short text", long_text])
     cut = LayerActivationTransformer(model, "transformer.h.0", tokenizer=tokenizer, truncation=True, device="cpu")
     expected = LayerActivationTransformer(model, "transformer.h.0", tokenizer=tokenizer, device="cpu")
-    np.testing.assert_allclose(
-        cut.fit_transform([long_text]), expected.fit_transform([" ".join(["the"] * 64)]), atol=1e-6
-    )
+    assert_float32_close(cut.fit_transform([long_text]), expected.fit_transform([" ".join(["the"] * 64)]), model)
     shorter = LayerActivationTransformer(
         model, "transformer.h.0", tokenizer=tokenizer, max_length=10, truncation=True, device="cpu"
     )
-    np.testing.assert_allclose(
-        shorter.fit_transform([long_text]), expected.fit_transform([" ".join(["the"] * 10)]), atol=1e-6
+    assert_float32_close(
+        shorter.fit_transform([long_text]), expected.fit_transform([" ".join(["the"] * 10)]), model
     )
 
 
@@ -398,7 +399,7 @@ def test_a_tokenizer_without_a_padding_token_works(texts):
     expected = LayerActivationTransformer(model, "transformer.h.1", tokenizer=with_pad, device="cpu").fit_transform(
         texts[:30]
     )
-    np.testing.assert_allclose(got, expected, atol=1e-6)
+    assert_float32_close(got, expected, model)
 
 
 def test_texts_without_a_tokenizer_and_token_ids_as_input_are_errors(texts, tokenizer):
@@ -418,7 +419,7 @@ def test_the_tokens_pooling_profiles_a_token_cloud(texts, tokenizer):
     ).fit(encoding)
     assert profile.n_samples_ == int(encoding["attention_mask"].sum())
     tokens = LayerActivationTransformer(model, "transformer.h.1", pooling="tokens", device="cpu").fit_transform(encoding)
-    assert abs(profile.profile_["id"][0] - TwoNNDimension().fit(tokens).dimension_) < 1e-6
+    assert_same_twonn(profile.profile_["id"][0], tokens, model)
 
 
 @pytest.fixture
@@ -544,10 +545,10 @@ def test_a_dataset_of_mappings_and_a_series_of_texts_give_the_mapping_path(texts
     encoding = tokenizer(texts[:50], padding=True, return_tensors="np")
     transformer = LayerActivationTransformer(model, "transformer.h.1", batch_size=16, device="cpu")
     expected = transformer.fit_transform(encoding)
-    np.testing.assert_allclose(transformer.transform(Encoded(encoding)), expected, atol=1e-6)
+    assert_float32_close(transformer.transform(Encoded(encoding)), expected, model)
     series = LayerActivationTransformer(model, "transformer.h.1", tokenizer=tokenizer, device="cpu")
-    np.testing.assert_allclose(series.fit_transform(pd.Series(texts[:50])), expected, atol=1e-6)
-    np.testing.assert_allclose(series.transform(np.array(texts[:50])), expected, atol=1e-6)
+    assert_float32_close(series.fit_transform(pd.Series(texts[:50])), expected, model)
+    assert_float32_close(series.transform(np.array(texts[:50])), expected, model)
 
 
 def test_the_scorer_reads_texts_through_a_tokenizer(texts, tokenizer):
@@ -556,7 +557,7 @@ def test_the_scorer_reads_texts_through_a_tokenizer(texts, tokenizer):
     pooled = LayerActivationTransformer(
         model, "transformer.h.1", tokenizer=tokenizer, pooling="last", device="cpu"
     ).fit_transform(texts)
-    assert abs(scorer(model, texts) + TwoNNDimension().fit(pooled).dimension_) < 1e-12
+    assert_same_twonn(-scorer(model, texts), pooled, model)
 
 
 def test_the_layers_command_lists_a_saved_language_model(saved_lm, capsys):
@@ -578,4 +579,4 @@ def test_the_tokens_pooling_of_a_vit_makes_every_patch_a_point():
     assert profile.n_samples_ == 30 * 17  # 16 patches and the class token per image
     patches = LayerActivationTransformer(model, blocks[1], pooling="tokens", device="cpu").fit_transform(images)
     assert patches.shape == (30 * 17, WIDTH)
-    assert abs(profile.profile_["id"][1] - TwoNNDimension().fit(patches).dimension_) < 1e-6
+    assert_same_twonn(profile.profile_["id"][1], patches, model)
