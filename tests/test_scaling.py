@@ -83,6 +83,7 @@ def test_gride_curve_stops_at_the_number_of_points(rng):
     assert curve["n2"].tolist() == [2, 4, 8, 16]
 
 
+@pytest.mark.slow  # 16,384 points
 def test_noise_inflates_twonn_and_the_curves_find_the_plane(noisy_plane):
     # The acceptance numbers, on N = 16,384 points.
     assert TwoNNDimension().fit(noisy_plane).dimension_ > 5

@@ -82,6 +82,7 @@ def assert_same_rows(table, specs):
     assert list(last["layer"]) == ["d1"] * len(specs)
 
 
+@pytest.mark.slow  # starts a process pool
 def test_a_sweep_on_loky_gives_the_rows_of_each_profile_alone(images, tmp_path):
     specs = checkpoints(tmp_path, 3)
     with joblib.parallel_config(backend="loky"):
