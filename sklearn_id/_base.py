@@ -23,7 +23,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from sklearn_id._device import as_numpy, is_tensor, resolve_device
+from sklearn_id._device import as_numpy, is_tensor, preferred_device, resolve_device
 from sklearn_id._neighbors import (
     check_distance_matrix,
     distinct_kneighbors,
@@ -161,7 +161,7 @@ def has_neighbor_seam(estimator):
     ) is not None
 
 
-def dimensions_with_resamples(estimator, X, subsets, *, metric="euclidean"):
+def dimensions_with_resamples(estimator, X, subsets, *, metric="euclidean", device=None):
     """The estimate on all points of ``X``, and on each subset of them.
 
     An estimator with the neighbour seam (:func:`has_neighbor_seam`) gets one
@@ -180,6 +180,10 @@ def dimensions_with_resamples(estimator, X, subsets, *, metric="euclidean"):
     subsets : list of ndarray
         Sorted rows of ``X``, all of the same size.
     metric : {"euclidean", "precomputed"}, default="euclidean"
+    device : str, default=None
+        The device the caller resolved for this work (a profile's or a
+        scorer's ``device``): what an estimator's ``device="auto"`` means
+        here. An estimator's explicit device wins.
 
     Returns
     -------
@@ -188,18 +192,26 @@ def dimensions_with_resamples(estimator, X, subsets, *, metric="euclidean"):
         One estimate per subset.
     """
     if has_neighbor_seam(estimator):
-        return _through_neighbors(estimator, X, subsets, metric)
+        return _through_neighbors(estimator, X, subsets, metric, device)
     return _by_refitting(estimator, as_numpy(X), subsets, metric)
 
 
-def search_device(estimator, metric):
-    """Where an estimator's neighbour search runs: its ``device`` parameter resolved, the CPU for distance matrices."""
-    return "cpu" if metric == "precomputed" else resolve_device(getattr(estimator, "device", "cpu"))
+def search_device(estimator, metric, preferred=None):
+    """Where an estimator's neighbour search runs: its ``device`` parameter resolved, the CPU for distance matrices.
+
+    ``preferred`` is what ``"auto"`` means: the device of the call that asks
+    (see :func:`sklearn_id._device.resolve_device`); by default, the one that
+    :func:`sklearn_id._device.preferring_device` set.
+    """
+    if metric == "precomputed":
+        return "cpu"
+    preferred = preferred_device() if preferred is None else preferred
+    return resolve_device(getattr(estimator, "device", "cpu"), preferred)
 
 
-def _through_neighbors(estimator, X, subsets, metric):
+def _through_neighbors(estimator, X, subsets, metric, preferred):
     ranks = np.asarray(estimator.neighbor_ranks, dtype=np.int64)
-    device = search_device(estimator, metric)
+    device = search_device(estimator, metric, preferred)
     if is_tensor(X) and device == "cpu":
         X = as_numpy(X)
     if not subsets:

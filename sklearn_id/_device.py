@@ -4,6 +4,7 @@ torch is imported only when the answer needs it: ``"cpu"``, and ``"auto"`` on
 a machine without an NVIDIA driver, resolve without it.
 """
 
+import contextvars
 import os
 import re
 import sys
@@ -11,7 +12,17 @@ from contextlib import contextmanager
 
 from sklearn.utils._param_validation import StrOptions
 
-__all__ = ["DEVICE_CONSTRAINT", "PRECISIONS", "available_memory", "float32_precision", "as_numpy", "is_tensor", "resolve_device"]
+__all__ = [
+    "DEVICE_CONSTRAINT",
+    "PRECISIONS",
+    "as_numpy",
+    "available_memory",
+    "float32_precision",
+    "is_tensor",
+    "preferred_device",
+    "preferring_device",
+    "resolve_device",
+]
 
 _CUDA_INDEX = re.compile(r"cuda:\d+")
 
@@ -99,6 +110,39 @@ def resolve_device(device, preferred=None):
                 "CUDA device(s); use 'cuda' or an index below that."
             )
     return device
+
+
+# What an estimator's device="auto" means inside a call that resolved its own device; one per thread.
+_PREFERRED = contextvars.ContextVar("sklearn_id_preferred_device", default=None)
+
+
+@contextmanager
+def preferring_device(device):
+    """Within the block, an estimator's ``device="auto"`` means ``device``: the device of the call driving it.
+
+    A scorer reads a layer on the device its ``device`` names and then fits
+    the user's estimator; inside this block that estimator's neighbour search
+    runs there too, unless the estimator names a device of its own.
+
+    Examples
+    --------
+    >>> from sklearn_id._device import preferred_device, preferring_device
+    >>> with preferring_device("cpu"):
+    ...     preferred_device()
+    'cpu'
+    >>> preferred_device() is None
+    True
+    """
+    token = _PREFERRED.set(device)
+    try:
+        yield
+    finally:
+        _PREFERRED.reset(token)
+
+
+def preferred_device():
+    """The device that :func:`preferring_device` set for this thread, or None."""
+    return _PREFERRED.get()
 
 
 def _cuda_available():

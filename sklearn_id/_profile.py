@@ -300,7 +300,8 @@ class DepthProfile(BaseEstimator):
             for ready in self._read_passes(reader, plan, X):
                 tasks = (
                     delayed(_estimate_layer)(
-                        data, plan.id_estimator, self.pca_estimator, plan.subsets, plan.probe, y, self.probe_cv
+                        data, plan.id_estimator, self.pca_estimator, plan.subsets, plan.probe, y, self.probe_cv,
+                        reader.device,
                     )
                     for _, data in ready
                 )
@@ -472,15 +473,15 @@ def _output_layer(module, table):
     return leaves[-1] if leaves else table["layer"].iloc[-1]
 
 
-def _estimate_layer(data, id_estimator, pca_estimator, subsets, probe, y, probe_cv):
-    """One row of the profile: ID on all samples, its spread, PCA-ID and probe accuracy."""
+def _estimate_layer(data, id_estimator, pca_estimator, subsets, probe, y, probe_cv, device):
+    """One row of the profile: ID on all samples, its spread, PCA-ID and probe accuracy, searching on ``device``."""
     if isinstance(data, SplitLayer):
         points, metric = data.distances.distances(), "precomputed"
     else:
         points, metric = data, "euclidean"
     problems = []
     try:
-        dimension, resampled = dimensions_with_resamples(id_estimator, points, subsets, metric=metric)
+        dimension, resampled = dimensions_with_resamples(id_estimator, points, subsets, metric=metric, device=device)
     except ValueError as error:
         # One layer that cannot be estimated (a dead layer: every output identical) loses its row, not the run.
         problems.append(f"ID: {error}")

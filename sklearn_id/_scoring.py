@@ -13,6 +13,7 @@ from sklearn.utils.validation import check_array
 
 from sklearn_id._activations import TOKEN_CONSTRAINTS, ActivationReader
 from sklearn_id._base import fitted_dimension
+from sklearn_id._device import preferring_device
 from sklearn_id._device import DEVICE_CONSTRAINT
 from sklearn_id._twonn import TwoNNDimension
 
@@ -171,7 +172,9 @@ class _IDScorer:
         reader = ActivationReader(estimator, device=self.device, batch_size=self.batch_size, **self.tokens)
         activations = reader.read([self.layer], X)[self.layer]
         base = TwoNNDimension() if self.id_estimator is None else self.id_estimator
-        return self.sign * fitted_dimension(clone(base, safe=False).fit(activations))
+        # The search runs where the forward passes ran, unless the estimator names its own device.
+        with preferring_device(reader.device):
+            return self.sign * fitted_dimension(clone(base, safe=False).fit(activations))
 
     def __repr__(self):
         return f"make_id_scorer({self.layer!r}, greater_is_better={self.sign > 0})"

@@ -169,3 +169,53 @@ def test_a_profile_on_the_device_equals_the_one_on_the_host(model, X):
     np.testing.assert_allclose(on_device.profile_["id"], on_host.profile_["id"], rtol=1e-4)
     np.testing.assert_allclose(on_device.profile_["id_std"], on_host.profile_["id_std"], rtol=1e-2)
     np.testing.assert_array_equal(on_device.profile_["pca_id"], on_host.profile_["pca_id"])
+
+
+def _record_searches(monkeypatch, *, fake_cuda):
+    """The device every neighbour search is asked for, run on the CPU; with ``fake_cuda``, "auto" means CUDA."""
+    from sklearn_id import _base, _device, _neighbors
+
+    if fake_cuda:
+        monkeypatch.setattr(_device, "_cuda_available", lambda: True)
+    seen = []
+    for module, name in [(_neighbors, "kneighbors"), (_neighbors, "neighbor_distances_at"), (_base, "kneighbors")]:
+
+        def recording(*args, device="cpu", _search=getattr(module, name), **kwargs):
+            seen.append(str(device))
+            return _search(*args, device="cpu" if fake_cuda else device, **kwargs)
+
+        monkeypatch.setattr(module, name, recording)
+    return seen
+
+
+def _every_call_on_the_cpu(model, X):
+    """A profile, a scorer and a skorch callback, each told device="cpu", with the estimators left at "auto"."""
+    from sklearn_id.callbacks import DepthProfileCallback
+    from sklearn_id.models import make_digits_classifier
+
+    DepthProfile(model, device="cpu", n_resamples=2, random_state=0).fit(X)
+    make_id_scorer("1", device="cpu")(model, X)
+    images = np.random.default_rng(0).normal(size=(120, 1, 8, 8)).astype(np.float32)
+    callback = DepthProfileCallback(images[:100], every=1, n_resamples=0, pca_estimator=None)
+    make_digits_classifier(max_epochs=1, device="cpu", callbacks=[callback]).fit(images, np.arange(120) % 10)
+
+
+def test_a_cpu_profile_scorer_and_callback_search_on_the_cpu_where_cuda_is_seen(model, X, monkeypatch):
+    # On a CUDA machine (faked: torch is never asked for the device), the estimators' device="auto"
+    # follows the device of the call that drives them.
+    seen = _record_searches(monkeypatch, fake_cuda=True)
+    _every_call_on_the_cpu(model, X)
+    assert seen and set(seen) == {"cpu"}, seen
+    # An estimator that names its device keeps it.
+    seen.clear()
+    DepthProfile(model, device="cpu", n_resamples=0, id_estimator=TwoNNDimension(device="cuda")).fit(X)
+    assert set(seen) == {"cuda"}
+
+
+@pytest.mark.cuda
+def test_a_cpu_profile_scorer_and_callback_search_on_the_cpu_on_a_cuda_machine(model, X, monkeypatch):
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    seen = _record_searches(monkeypatch, fake_cuda=False)
+    _every_call_on_the_cpu(model, X)
+    assert seen and set(seen) == {"cpu"}, seen
