@@ -145,8 +145,11 @@ class ModelInput:
             self.kind = "dataset"
         elif isinstance(X, str):
             raise TypeError("X is one string: pass a list of texts, e.g. [text], with a tokenizer.")
+        elif isinstance(X, torch.Tensor):
+            self.kind = "tensor"
         else:
-            self.kind = "array" if not isinstance(X, torch.Tensor) else "tensor"
+            self.kind = "array"
+            self.X = _as_array(X)
         self.n_samples = self._count()
 
     def _count(self):
@@ -306,3 +309,17 @@ def _check_mapping(X):
         if not all(value in (0, 1) for value in unique.tolist()):
             raise ValueError("X['attention_mask'] must hold only 0 (padding) and 1 (real token).")
     return values
+
+
+def _as_array(X):
+    """``X`` as an ndarray: a pandas DataFrame (a pipeline's pandas output), nested lists, anything numpy takes."""
+    if isinstance(X, np.ndarray) or not hasattr(X, "__len__"):
+        return X
+    array = np.asarray(X)
+    if array.dtype.kind not in "biufc":
+        raise TypeError(
+            f"X ({type(X).__name__}) does not convert to a numeric array: pass numbers shaped like the "
+            "model's input, a tensor, a torch Dataset, or texts with a tokenizer."
+        )
+    # pandas hands out read-only views (copy-on-write); torch wants memory it may write to.
+    return array if array.flags.writeable else array.copy()

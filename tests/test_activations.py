@@ -235,3 +235,21 @@ def test_cuda_path_equals_cpu_path(images):
     # precision="highest" turns cuDNN's TF32 off: 50 times closer than TF32's 5.7e-3.
     np.testing.assert_allclose(on_cuda, on_cpu, rtol=1e-4, atol=1e-4)
     assert next(model.parameters()).device.type == "cpu"
+
+
+def test_a_pandas_pipeline_feeds_the_transformer_a_dataframe():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 8), nn.Tanh())
+    X = np.random.default_rng(0).normal(size=(50, 4)).astype(np.float32)
+    pipeline = make_pipeline(StandardScaler(), LayerActivationTransformer(net, "1", device="cpu"))
+    frame = pipeline.set_output(transform="pandas").fit_transform(X)
+    assert frame.columns.tolist() == [f"1_{i}" for i in range(8)]
+    scaled = StandardScaler().fit_transform(X).astype(np.float32)
+    with torch.no_grad():
+        expected = net(torch.from_numpy(scaled)).numpy()
+    assert_float32_close(frame.to_numpy(), expected, net)
+    assert_float32_close(pipeline.transform(X[:7]).to_numpy(), expected[:7], net)
+    # Nested lists convert too; what numpy cannot make numeric is refused with what to pass.
+    assert_float32_close(LayerActivationTransformer(net, "1", device="cpu").fit_transform(scaled.tolist()), expected, net)
+    with pytest.raises(TypeError, match="does not convert to a numeric array"):
+        LayerActivationTransformer(net, "1", device="cpu").fit_transform([[1.0, "a", 0.0, 0.0]] * 3)
