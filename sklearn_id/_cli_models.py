@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sklearn_id._cli_common import UsageError
+from sklearn_id._state_dict import load_into, read_state_dict
 
 __all__ = ["LoadedModel", "load_model", "load_state_dict", "load_torchvision_model", "model_kind"]
 
@@ -114,29 +115,11 @@ def _first_line(error):
 
 
 def load_state_dict(path):
-    """The state dict saved at ``path``, read with ``torch.load(weights_only=True)``.
-
-    A checkpoint that wraps it (``{"state_dict": ...}``, ``{"model": ...}``) is
-    unwrapped, and a ``module.`` prefix (``DataParallel``) dropped; anything
-    that is not a mapping of tensors is a :class:`UsageError`.
-    """
-    import torch
-
+    """The state dict saved at ``path`` (see :func:`sklearn_id._state_dict.read_state_dict`), or a :class:`UsageError`."""
     try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises many kinds for a file that is not a checkpoint
-        raise UsageError(f"--checkpoint {path}: not a torch checkpoint that loads with weights_only=True ({error.__class__.__name__}).") from None
-    for key in ("state_dict", "model_state_dict", "model"):
-        if isinstance(loaded, dict) and isinstance(loaded.get(key), dict):
-            loaded = loaded[key]
-    if not isinstance(loaded, dict) or not loaded or not all(isinstance(v, torch.Tensor) for v in loaded.values()):
-        raise UsageError(
-            f"--checkpoint {path}: not a state dict (a mapping of parameter names to tensors); "
-            "save one with torch.save(model.state_dict(), PATH)."
-        )
-    if all(key.startswith("module.") for key in loaded):
-        loaded = {key[len("module.") :]: value for key, value in loaded.items()}
-    return loaded
+        return read_state_dict(path)
+    except ValueError as error:
+        raise UsageError(f"--checkpoint {path}: {error}") from None
 
 
 def load_torchvision_model(spec, weights_name, state_dict=None):
@@ -184,15 +167,7 @@ def load_torchvision_model(spec, weights_name, state_dict=None):
 
 def _load_into(model, name, state_dict):
     """Load ``state_dict`` into ``model``; a mismatch names the missing, unexpected and misshapen keys."""
-    expected = model.state_dict()
-    missing = [key for key in expected if key not in state_dict]
-    unexpected = [key for key in state_dict if key not in expected]
-    wrong_shape = [key for key in expected if key in state_dict and state_dict[key].shape != expected[key].shape]
-    if missing or unexpected or wrong_shape:
-        parts = [
-            f"{label} {', '.join(keys[:3])}{' ...' if len(keys) > 3 else ''} ({len(keys)})"
-            for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong_shape))
-            if keys
-        ]
-        raise UsageError(f"--checkpoint is not a state dict of {name}: {'; '.join(parts)}.")
-    model.load_state_dict(state_dict)
+    try:
+        load_into(model, state_dict, name)
+    except ValueError as error:
+        raise UsageError(f"--checkpoint {error}") from None

@@ -10,6 +10,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import validate_params
 
 from sklearn_id._profile import DepthProfile
+from sklearn_id._state_dict import load_into, read_state_dict
 
 __all__ = ["SweepError", "profile_sweep"]
 
@@ -58,7 +59,9 @@ def profile_sweep(models, X, y=None, *, architecture=None, n_jobs=None, **depth_
         (mappings of parameter names to tensors), or paths to files saved
         with ``torch.save(model.state_dict(), path)``, loaded with
         ``torch.load(path, weights_only=True)`` into a fresh
-        ``architecture()``.
+        ``architecture()``. As on the command line, a checkpoint that wraps
+        the state dict (``{"state_dict": ...}``, ``{"model": ...}``) is
+        unwrapped and DataParallel's ``module.`` prefix dropped.
     X : array-like, tensor, torch Dataset, mapping of token arrays, or list of str
         The samples every model is profiled on, as :class:`DepthProfile`
         takes them.
@@ -224,15 +227,6 @@ def _profile_one(name, spec, architecture, params, data):
 
 
 def _load(spec, architecture):
-    """A fresh module from ``architecture()`` with the checkpoint's weights (a state dict or a file)."""
-    import torch
-
-    state = torch.load(spec, map_location="cpu", weights_only=True) if isinstance(spec, (str, Path)) else spec
-    if not isinstance(state, Mapping) or not all(isinstance(value, torch.Tensor) for value in state.values()):
-        raise ValueError(
-            "the checkpoint is not a state dict (a mapping of parameter names to tensors); save one with "
-            "torch.save(model.state_dict(), path)."
-        )
+    """A fresh module from ``architecture()`` with the checkpoint's weights, read as the command line reads them."""
     module = architecture()
-    module.load_state_dict(state)
-    return module
+    return load_into(module, read_state_dict(spec), type(module).__name__)

@@ -121,7 +121,7 @@ def test_failures_name_the_model_and_keep_the_others(images, tmp_path):
     with pytest.raises(SweepError, match=r"3 of 5 model\(s\) failed: 'wrong shapes': .*'missing': .*'broken': ") as info:
         profile_sweep(specs, images, architecture=architecture, n_jobs=2, **PARAMS)
     assert list(info.value.errors) == ["wrong shapes", "missing", "broken"]
-    assert "size mismatch" in info.value.errors["wrong shapes"]
+    assert "is not a state dict of DigitsCNN: wrong shape" in info.value.errors["wrong shapes"]
     assert_same_rows(info.value.partial, {name: specs[name] for name in ("seed 0", "seed 1")})
 
 
@@ -251,3 +251,14 @@ def test_the_callback_records_the_profile_of_the_module_at_each_recorded_epoch(i
     assert net.module_.training  # training went on in train mode
     with pytest.raises(ValueError, match="has no 'depth_profile' entries"):
         history_profiles(make_digits_classifier(max_epochs=1, device="cpu").fit(images, labels))
+
+
+def test_a_wrapped_dataparallel_checkpoint_loads_as_on_the_command_line(images, tmp_path):
+    from sklearn_id._cli_models import load_state_dict
+
+    specs = checkpoints(tmp_path, 1)
+    path = tmp_path / "wrapped.pt"
+    torch.save({"epoch": 3, "state_dict": {f"module.{key}": value for key, value in specs["seed 0"].items()}}, path)
+    assert load_state_dict(path).keys() == specs["seed 0"].keys()  # the command line's reading
+    table = profile_sweep({"wrapped": str(path)}, images, architecture=architecture, **PARAMS)
+    assert_same_rows(table.assign(model="seed 0"), {"seed 0": specs["seed 0"]})
