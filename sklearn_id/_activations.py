@@ -249,7 +249,7 @@ class ActivationReader:
 
         named = [(name, sub) for name, sub in self.module.named_modules() if name]
         with _hooks(named, make_hook), _prepared(self.module, self.device, self.precision):
-            self._call(batch_to(batch, self.device, self.dtype))
+            self._run(batch)
         table = pd.DataFrame(rows, columns=["layer", "type", "output_shape"])
         table["n_features"] = [self._width(shape, tokens) for shape in table["output_shape"]]
         return table
@@ -294,7 +294,7 @@ class ActivationReader:
         handle = modules[layer].register_forward_pre_hook(pre_hook, with_kwargs=True)
         try:
             with _hooks(named, make_hook), _prepared(self.module, self.device, self.precision):
-                self._call(batch_to(batch, self.device, self.dtype))
+                self._run(batch)
         finally:
             handle.remove()
         if not received:
@@ -386,7 +386,13 @@ class ActivationReader:
         with _hooks(hooked, make_hook), _prepared(self.module, self.device, self.precision), bar:
             for start, batch in inputs.batches(self.batch_size):
                 size = batch_length(batch)
-                for offset, chunk in self._forward(batch, start, captured, hooked):
+                for offset, chunk in self._passes(batch, start, before=captured.clear) if hooked else ():
+                    missing = sorted({name for name, _ in hooked} - set(captured))
+                    if missing:
+                        raise ValueError(
+                            f"Layer(s) {missing} did not run in the forward pass, so they have "
+                            "no output; pick layers that the model's forward() calls."
+                        )
                     mask = batch_mask(chunk)
                     for name, tensor in captured.items():
                         store(name, start + offset, tensor, batch_length(chunk), mask)
@@ -410,11 +416,21 @@ class ActivationReader:
         """The forward pass: keyword arguments for a mapping of token arrays, one argument otherwise."""
         return self.module(**batch) if isinstance(batch, Mapping) else self.module(batch)
 
-    def _forward(self, batch, start, captured, hooked):
-        """Run one batch in chunks; yield each chunk's offset and the chunk once ``captured`` holds its outputs.
+    def _run(self, batch):
+        """One forward pass of ``batch`` (a first batch: listing the layers, finding producers)."""
+        for _ in self._passes(batch, 0):
+            pass
 
-        A CUDA out-of-memory error halves the chunk until it fits; the size
-        that fitted is kept for the following batches.
+    def _passes(self, batch, start, before=None):
+        """Run one batch through the model in chunks; yield each chunk's offset and the chunk after its pass.
+
+        The one forward loop of every call: ``before()`` runs before each
+        pass (read clears what its hooks captured); a hook may end a pass
+        early with ``_StopForward``. A CUDA out-of-memory error halves the
+        chunk until it fits, and the size that fitted is kept for the
+        following batches; a model that refuses channels-last input gets
+        contiguous batches from then on; a failure of the first batch (at
+        ``start`` 0) is a ``ValueError`` that says what the model was given.
         """
         import torch
 
@@ -426,10 +442,10 @@ class ActivationReader:
                 self._channels_last and not isinstance(piece, Mapping) and piece.dim() == 4 and piece.is_floating_point()
             )
             chunk = batch_to(piece, self.device, self.dtype, torch.channels_last if channels_last else None)
-            captured.clear()
+            if before is not None:
+                before()
             try:
-                if hooked:
-                    self._call(chunk)
+                self._call(chunk)
             except _StopForward:
                 pass
             except torch.OutOfMemoryError:
@@ -453,12 +469,6 @@ class ActivationReader:
                 if start == 0 and offset == 0:
                     raise ValueError(_first_batch_error(chunk, exc, self.module)) from exc
                 raise
-            missing = sorted({name for name, _ in hooked} - set(captured))
-            if missing:
-                raise ValueError(
-                    f"Layer(s) {missing} did not run in the forward pass, so they have "
-                    "no output; pick layers that the model's forward() calls."
-                )
             yield offset, chunk
             offset += batch_length(chunk)
 

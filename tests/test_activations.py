@@ -13,7 +13,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 from torchvision import models
 
-from sklearn_id import LayerActivationTransformer, PCADimension, TwoNNDimension, list_layers
+from sklearn_id import DepthProfile, LayerActivationTransformer, PCADimension, TwoNNDimension, list_layers, make_id_scorer
 
 from _float32 import assert_float32_close, assert_same_twonn
 
@@ -253,3 +253,26 @@ def test_a_pandas_pipeline_feeds_the_transformer_a_dataframe():
     assert_float32_close(LayerActivationTransformer(net, "1", device="cpu").fit_transform(scaled.tolist()), expected, net)
     with pytest.raises(TypeError, match="does not convert to a numeric array"):
         LayerActivationTransformer(net, "1", device="cpu").fit_transform([[1.0, "a", 0.0, 0.0]] * 3)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda net, X: LayerActivationTransformer(net, "1", device="cpu").fit_transform(X),
+        lambda net, X: DepthProfile(net, device="cpu").fit(X),
+        lambda net, X: list_layers(net, X, device="cpu"),
+        lambda net, X: make_id_scorer("1", device="cpu")(net, X),
+    ],
+    ids=["transformer", "profile", "list_layers", "scorer"],
+)
+def test_a_wrong_input_gets_the_same_explained_error_everywhere(call):
+    # Every forward pass goes through the reader's one loop, with its first-batch message.
+    net = nn.Sequential(nn.Linear(4, 8), nn.Tanh())
+    X = np.zeros((30, 7), dtype=np.float32)
+    explained = (
+        r"The model failed on its first batch, of shape \(\d+, 7\) and dtype float32: RuntimeError: mat1 and mat2 "
+        r"shapes cannot be multiplied .*Its first layer '0' expects 4 input features\. If the input is at fault, "
+        r"pass X shaped like the model's input"
+    )
+    with pytest.raises(ValueError, match=explained):
+        call(net, X)
