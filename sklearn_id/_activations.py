@@ -18,6 +18,7 @@ from sklearn.utils.validation import check_is_fitted
 from sklearn_id._device import DEVICE_CONSTRAINT, PRECISIONS, float32_precision, resolve_device
 from sklearn_id._inputs import ModelInput, batch_length, batch_mask, batch_slice, batch_to, is_text
 from sklearn_id._pooling import POOLINGS, pool, pooled_width, resolve_pooling
+from sklearn_id._warnings import find_stack_level
 
 __all__ = ["TOKEN_CONSTRAINTS", "ActivationReader", "LayerActivationTransformer", "list_layers"]
 
@@ -457,7 +458,7 @@ class ActivationReader:
                     f"CUDA ran out of memory; retrying with batches of {self._chunk_size} samples. "
                     "Pass a smaller batch_size to avoid the retry.",
                     ResourceWarning,
-                    stacklevel=5,
+                    stacklevel=find_stack_level(),
                 )
                 torch.cuda.empty_cache()
                 continue

@@ -33,6 +33,7 @@ from sklearn_id._neighbors import (
     restrict_points,
     subsample_neighbor_distances,
 )
+from sklearn_id._warnings import find_stack_level
 
 __all__ = [
     "NeighborRatioMixin",
@@ -335,7 +336,7 @@ class NeighborRatioMixin(ClassNamePrefixFeaturesOutMixin):
                 "here): the estimate reflects the sample size more than the data. Use more points, or read "
                 "it as a lower bound.",
                 UndersampledWarning,
-                stacklevel=4,
+                stacklevel=find_stack_level(),
             )
 
     def _fit_neighbors(self, X):

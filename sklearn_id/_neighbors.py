@@ -48,6 +48,7 @@ from sklearn_id._bounds import (
     select_nearest,
     subnormal_floor,
 )
+from sklearn_id._warnings import find_stack_level
 
 __all__ = [
     "DuplicatePointsWarning",
@@ -293,7 +294,7 @@ def collapse_duplicates(X, n_neighbors, *, metric="euclidean"):
             f"{n_samples - n_distinct} exact duplicate rows were collapsed: the "
             f"estimate uses the {n_distinct} distinct points.",
             DuplicatePointsWarning,
-            stacklevel=5,
+            stacklevel=find_stack_level(),
         )
     if n_distinct == 1:
         raise ValueError(

@@ -35,6 +35,7 @@ from sklearn_id._layers import (
 from sklearn_id._pooling import pooled_width, resolve_pooling
 from sklearn_id._pca import PCADimension, standardised_spectrum
 from sklearn_id._twonn import TwoNNDimension
+from sklearn_id._warnings import find_stack_level
 
 __all__ = ["DepthProfile", "UndefinedLayerWarning", "paper_pca_estimator"]
 
@@ -309,14 +310,14 @@ class DepthProfile(BaseEstimator):
                     rows[layer] = row
                     for problem in problems:
                         warnings.warn(
-                            f"Layer {layer!r} gets NaN for its {problem}", UndefinedLayerWarning, stacklevel=3
+                            f"Layer {layer!r} gets NaN for its {problem}", UndefinedLayerWarning, stacklevel=find_stack_level()
                         )
                     if beyond:
                         warnings.warn(
                             f"Layer {layer!r} is undersampled: {'; and '.join(beyond)}. Profile more samples, "
                             "or read these numbers as bounds (the profile_ column 'undersampled' flags them).",
                             UndersampledWarning,
-                            stacklevel=3,
+                            stacklevel=find_stack_level(),
                         )
                     bar.update()
         self.profile_ = _table(plan, rows)

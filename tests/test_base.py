@@ -190,3 +190,20 @@ def test_set_output_pandas_names_a_layers_features(model, inputs):
     frame = pipeline.set_output(transform="pandas").fit_transform(inputs)
     assert frame.columns.tolist() == [f"2_{i}" for i in range(16)]
     np.testing.assert_allclose(frame.to_numpy(), StandardScaler().fit_transform(_layer(model, "2", inputs)), rtol=1e-6)
+
+
+def test_warnings_point_at_the_users_line(curved_data):
+    import warnings
+
+    from sklearn.pipeline import make_pipeline
+
+    from sklearn_id._neighbors import DuplicatePointsWarning
+
+    X = np.r_[curved_data, curved_data[:3]]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        TwoNNDimension().fit(X)
+        make_pipeline(TwoNNDimension()).fit(X)  # through scikit-learn's Pipeline as well
+    duplicates = [w for w in caught if issubclass(w.category, DuplicatePointsWarning)]
+    assert len(duplicates) == 2
+    assert {w.filename for w in duplicates} == {__file__}
