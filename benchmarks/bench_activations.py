@@ -24,7 +24,6 @@ def _peak_mb():
 
 
 def _worker(method, n_images, batch_size, device):
-    import numpy as np
     import torch
     from torchvision.models import resnet18
 
@@ -53,14 +52,18 @@ def _worker(method, n_images, batch_size, device):
     if device == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
-    print(json.dumps({
-        "seconds": seconds,
-        "peak_mb": _peak_mb(),
-        "before_mb": before,
-        "output_mb": out.nbytes / 2**20,
-        # A sample of the activations, to compare the two methods' values.
-        "sample": out[::97, ::997].astype(float).ravel().tolist(),
-    }))
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "peak_mb": _peak_mb(),
+                "before_mb": before,
+                "output_mb": out.nbytes / 2**20,
+                # A sample of the activations, to compare the two methods' values.
+                "sample": out[::97, ::997].astype(float).ravel().tolist(),
+            }
+        )
+    )
 
 
 def main():
@@ -79,12 +82,24 @@ def main():
     results = {"ours": [], "hook loop": []}
     for _ in range(args.repeats):
         for method in results:
-            command = [sys.executable, __file__, "--worker", method, "--n-images", str(args.n_images),
-                       "--batch-size", str(args.batch_size), "--device", args.device]
+            command = [
+                sys.executable,
+                __file__,
+                "--worker",
+                method,
+                "--n-images",
+                str(args.n_images),
+                "--batch-size",
+                str(args.batch_size),
+                "--device",
+                args.device,
+            ]
             output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
             results[method].append(json.loads(output.strip().splitlines()[-1]))
-    print(f"resnet18, {args.n_images} images of 3 x 64 x 64, layer1, batch {args.batch_size}, "
-          f"device {args.device}, {args.repeats} alternating runs")
+    print(
+        f"resnet18, {args.n_images} images of 3 x 64 x 64, layer1, batch {args.batch_size}, "
+        f"device {args.device}, {args.repeats} alternating runs"
+    )
     ours = statistics.median(r["seconds"] for r in results["ours"])
     print(f"{'method':<32} {'median s':>9} {'vs ours':>8} {'peak MB':>8} {'model+data MB':>14} {'extra MB':>9}")
     for method, records in results.items():
@@ -96,8 +111,10 @@ def main():
     output_mb = results["ours"][0]["output_mb"]
     ours, loop = (np.asarray(results[name][0]["sample"]) for name in ("ours", "hook loop"))
     difference = float(np.abs(ours - loop).max() / np.abs(loop).max())
-    print(f"output array: {output_mb:.0f} MB; activations differ by at most {difference:.1e} of the largest "
-          "(float32 rounding: image batches go in channels-last)")
+    print(
+        f"output array: {output_mb:.0f} MB; activations differ by at most {difference:.1e} of the largest "
+        "(float32 rounding: image batches go in channels-last)"
+    )
 
 
 if __name__ == "__main__":

@@ -70,24 +70,32 @@ def twonn_table(torch, device, sizes, repeats):
     from sklearn_id._device import float32_precision
     from sklearn_id._twonn import twonn_linear_fit
 
-    print("| N x D | ours | float32 brute force | float64 brute force | one float32 product | ours vs f32 | "
-          "ours vs product | peak GB ours / f32 | equal to f64 (1e-9), offset 1e4 too |")
+    print(
+        "| N x D | ours | float32 brute force | float64 brute force | one float32 product | ours vs f32 | "
+        "ours vs product | peak GB ours / f32 | equal to f64 (1e-9), offset 1e4 too |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for n_samples, n_features in sizes:
         rng = np.random.default_rng(0)
         X = np.tanh(rng.standard_normal((n_samples, 10)) @ rng.standard_normal((10, n_features)) / np.sqrt(10))
-        ours, estimate, peak_ours = _timed(torch, device, lambda: TwoNNDimension(device=device).fit(X).dimension_, repeats)
+        ours, estimate, peak_ours = _timed(
+            torch, device, lambda: TwoNNDimension(device=device).fit(X).dimension_, repeats
+        )
         with float32_precision("highest"):
-            f32, mu32, peak_f32 = _timed(torch, device, lambda: _brute_force_ratios(torch, X, device, torch.float32), repeats)
+            f32, mu32, peak_f32 = _timed(
+                torch, device, lambda: _brute_force_ratios(torch, X, device, torch.float32), repeats
+            )
             f64, mu64, _ = _timed(torch, device, lambda: _brute_force_ratios(torch, X, device, torch.float64), repeats)
             A = torch.as_tensor(X, device=device, dtype=torch.float32)
-            product, _, _ = _timed(torch, device, lambda: A @ A.T, repeats)
+            product, _, _ = _timed(torch, device, lambda A=A: A @ A.T, repeats)
             del A
         reference = twonn_linear_fit(mu64)
         shifted = TwoNNDimension(device=device).fit(X + 1e4).dimension_
         equal = abs(estimate / reference - 1) < 1e-9 and abs(shifted / reference - 1) < 1e-9
-        print(f"| {n_samples:,} x {n_features:,} | {ours:.3f} s | {f32:.3f} s | {f64:.3f} s | {product:.3f} s | "
-              f"x{f32 / ours:.2f} | x{product / ours:.2f} | {peak_ours:.1f} / {peak_f32:.1f} | {equal} |")
+        print(
+            f"| {n_samples:,} x {n_features:,} | {ours:.3f} s | {f32:.3f} s | {f64:.3f} s | {product:.3f} s | "
+            f"x{f32 / ours:.2f} | x{product / ours:.2f} | {peak_ours:.1f} / {peak_f32:.1f} | {equal} |"
+        )
         torch.cuda.empty_cache() if str(device).startswith("cuda") else None
 
 
@@ -118,10 +126,15 @@ def _script(torch, model, images, device, subsets):
     from sklearn_id._twonn import twonn_linear_fit
 
     rows = []
-    for name, A in _hooked(torch, model, images, device).items():
+    for _name, A in _hooked(torch, model, images, device).items():
         row = [twonn_linear_fit(_brute_force_ratios(torch, A, device, torch.float64))]
         if subsets:
-            resampled = [twonn_linear_fit(_brute_force_ratios(torch, A[torch.as_tensor(s, device=device)], device, torch.float64)) for s in subsets]
+            resampled = [
+                twonn_linear_fit(
+                    _brute_force_ratios(torch, A[torch.as_tensor(s, device=device)], device, torch.float64)
+                )
+                for s in subsets
+            ]
             ratios = PCA().fit(StandardScaler().fit_transform(A.cpu().numpy())).explained_variance_ratio_
             row += [float(np.std(resampled, ddof=1)), int(np.searchsorted(np.cumsum(ratios), 0.9 - 1e-10) + 1)]
         rows.append(row)
@@ -147,6 +160,7 @@ def profile_table(torch, device, cases, repeats):
             ("bare", {"n_resamples": 0, "pca_estimator": None}, []),
             ("default", {}, subsets),
         ):
+
             def ours():
                 profile = DepthProfile(model, layers=LAYERS, device=device, random_state=0, **params).fit(images)
                 return profile.profile_[["id", "id_std", "pca_id"]].to_numpy()[:, : 1 if not chosen else 3]
@@ -160,7 +174,10 @@ def profile_table(torch, device, cases, repeats):
             agree = np.allclose(ours_ids[:, 0], script_ids[:, 0], rtol=1e-6) and (
                 not chosen or np.array_equal(ours_ids[:, 2], script_ids[:, 2])
             )
-            print(f"| {n_images:,} x {size}^2 | {label} | {ours_s:.2f} s | {script_s:.2f} s | x{script_s / ours_s:.2f} | {agree} |")
+            print(
+                f"| {n_images:,} x {size}^2 | {label} | {ours_s:.2f} s | {script_s:.2f} s | "
+                f"x{script_s / ours_s:.2f} | {agree} |"
+            )
 
 
 def main():

@@ -143,13 +143,30 @@ def _worker(method, n_images, budget_fraction):
     else:
         raise ValueError(method)
     seconds = time.perf_counter() - start
-    print(json.dumps({"seconds": seconds, "ids": ids, "peak_mb": _peak_mb(), "before_mb": before,
-                      "budget_mb": (budget or 0) / 2**20 if method == "ours" else 0}))
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "ids": ids,
+                "peak_mb": _peak_mb(),
+                "before_mb": before,
+                "budget_mb": (budget or 0) / 2**20 if method == "ours" else 0,
+            }
+        )
+    )
 
 
 def _run(python, method, n_images, budget_fraction=0.0):
-    command = [python, __file__, "--worker", method, "--n-images", str(n_images),
-               "--budget-fraction", str(budget_fraction)]
+    command = [
+        python,
+        __file__,
+        "--worker",
+        method,
+        "--n-images",
+        str(n_images),
+        "--budget-fraction",
+        str(budget_fraction),
+    ]
     env = dict(os.environ, PYTHONPATH=str(REPO))
     result = subprocess.run(command, capture_output=True, text=True, env=env)
     if result.returncode != 0:
@@ -188,8 +205,10 @@ def main():
     defaults = {method: results.pop(method) for method in ("ours-default", "dadapy-default") if method in results}
 
     labels = {"ours": "DepthProfile", "seed": "seed recipe (pdist + sort)", "dadapy": "hooks + DADApy compute_id_2NN"}
-    print(f"resnet18(weights=None), {args.n_images} images of 3 x 64 x 64, checkpoints {', '.join(LAYERS)}; "
-          f"{args.repeats} alternating runs")
+    print(
+        f"resnet18(weights=None), {args.n_images} images of 3 x 64 x 64, checkpoints {', '.join(LAYERS)}; "
+        f"{args.repeats} alternating runs"
+    )
     ours = statistics.median(r["seconds"] for r in results["ours"])
     reference = results["ours"][0]["ids"]
     print(f"{'method':<34} {'median s':>9} {'vs ours':>8} {'peak MB':>8} {'extra MB':>9} {'max rel. ID diff':>17}")
@@ -205,10 +224,14 @@ def main():
     if defaults.get("ours-default"):
         ours_default = statistics.median(r["seconds"] for r in defaults["ours-default"])
         default_reference = defaults["ours-default"][0]["ids"]
-        print("\nDefault profile (5 resamples of 90%, PCA-ID) against hooks + DADApy on all images and the same "
-              "5 subsamples + StandardScaler and sklearn PCA")
-        print(f"{'method':<34} {'median s':>9} {'vs ours':>8} {'peak MB':>8} {'extra MB':>9} "
-              f"{'max rel. diff ID, std':>22} {'PCA-IDs equal':>14}")
+        print(
+            "\nDefault profile (5 resamples of 90%, PCA-ID) against hooks + DADApy on all images and the same "
+            "5 subsamples + StandardScaler and sklearn PCA"
+        )
+        print(
+            f"{'method':<34} {'median s':>9} {'vs ours':>8} {'peak MB':>8} {'extra MB':>9} "
+            f"{'max rel. diff ID, std':>22} {'PCA-IDs equal':>14}"
+        )
         for method, records in defaults.items():
             seconds = statistics.median(r["seconds"] for r in records)
             peak = max(r["peak_mb"] for r in records)
@@ -217,13 +240,18 @@ def main():
             diff = max(abs(a / b - 1) for i, (a, b) in enumerate(zip(values, default_reference)) if i % 3 != 2)
             pca_equal = all(a == b for a, b in zip(values[2::3], default_reference[2::3]))
             label = "DepthProfile (defaults)" if method == "ours-default" else "hooks + DADApy + sklearn PCA"
-            print(f"{label:<34} {seconds:9.2f} {seconds / ours_default:7.2f}x {peak:8.0f} {extra:9.0f} {diff:22.1e} {str(pca_equal):>14}")
+            print(
+                f"{label:<34} {seconds:9.2f} {seconds / ours_default:7.2f}x {peak:8.0f} {extra:9.0f} "
+                f"{diff:22.1e} {str(pca_equal):>14}"
+            )
     if quarter:
         diff = max(abs(a / b - 1) for a, b in zip(quarter["ids"], reference))
-        print(f"memory_budget = 1/4 of the activations ({quarter['budget_mb']:.0f} MB): "
-              f"{quarter['seconds']:.2f} s, peak {quarter['peak_mb']:.0f} MB, "
-              f"{quarter['peak_mb'] - quarter['before_mb']:.0f} MB above the model and data, "
-              f"max rel. ID diff {diff:.1e}")
+        print(
+            f"memory_budget = 1/4 of the activations ({quarter['budget_mb']:.0f} MB): "
+            f"{quarter['seconds']:.2f} s, peak {quarter['peak_mb']:.0f} MB, "
+            f"{quarter['peak_mb'] - quarter['before_mb']:.0f} MB above the model and data, "
+            f"max rel. ID diff {diff:.1e}"
+        )
 
 
 if __name__ == "__main__":

@@ -70,7 +70,9 @@ def main():
                     float(
                         subprocess.run(
                             [args.peers_python, "-c", DADAPY, str(path), call, kwargs],
-                            capture_output=True, text=True, check=True,
+                            capture_output=True,
+                            text=True,
+                            check=True,
                         ).stdout.split()[-1]
                     )
                     for _ in range(args.repeats)

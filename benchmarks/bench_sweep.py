@@ -3,7 +3,8 @@
 Two workloads, each 8 state dicts (random initialisations, saved to files)
 and the default profile (5 resamples, PCA-ID): ``DigitsCNN`` on all 1,797
 digits (about 0.2 s a model), and torchvision's ``resnet18`` on 1,000 random
-images of 3 x 32 x 32 (about 1 s a model). The loop loads each checkpoint and fits ``DepthProfile`` in this process; the sweep
+images of 3 x 32 x 32 (about 1 s a model). The loop loads each checkpoint and fits ``DepthProfile`` in this
+process; the sweep
 runs ``profile_sweep`` inside ``joblib.parallel_config(backend="dask")`` on a
 ``LocalCluster(n_workers=2, threads_per_worker=1, processes=True)`` started
 beforehand, its workers having imported the package as this process has
@@ -40,7 +41,10 @@ def workloads():
 
     images, _ = load_digit_images()
     random_images = torch.randn(1000, 3, 32, 32, generator=torch.Generator().manual_seed(1)).numpy()
-    return [("DigitsCNN, 1,797 digits", DigitsCNN, images), ("resnet18, 1,000 images of 32 x 32", resnet18, random_images)]
+    return [
+        ("DigitsCNN, 1,797 digits", DigitsCNN, images),
+        ("resnet18, 1,000 images of 32 x 32", resnet18, random_images),
+    ]
 
 
 def run(client, name, architecture, data, folder):
@@ -72,10 +76,14 @@ def run(client, name, architecture, data, folder):
     diff = float(np.max(np.abs(ids - np.concatenate(loop))))
     print(f"\n8 checkpoints of {name}, default DepthProfile")
     print(f"sequential loop:               {loop_seconds:6.2f} s")
-    print(f"profile_sweep, 2 Dask workers: {sweep_seconds:6.2f} s  (speed {loop_seconds / sweep_seconds:.2f}x the loop's)")
-    print(f"copies of the data the workers received: {sent} from the sweep + {copies} from each other, for "
-          f"{len(after)} workers; "
-          f"max ID difference from the loop {diff:.1e}")
+    print(
+        f"profile_sweep, 2 Dask workers: {sweep_seconds:6.2f} s  (speed {loop_seconds / sweep_seconds:.2f}x the loop's)"
+    )
+    print(
+        f"copies of the data the workers received: {sent} from the sweep + {copies} from each other, for "
+        f"{len(after)} workers; "
+        f"max ID difference from the loop {diff:.1e}"
+    )
 
 
 def _received(dask_worker):
@@ -95,8 +103,10 @@ def main():
             # The workers import torch and the package before the clock starts, as this process has.
             client.run(lambda: __import__("sklearn_id.models").__name__)
             client.run(warnings.simplefilter, "ignore", UndersampledWarning)
-            print(f"LocalCluster(n_workers=2, threads_per_worker=1) started in {time.perf_counter() - start:.1f} s "
-                  "(not counted below)")
+            print(
+                f"LocalCluster(n_workers=2, threads_per_worker=1) started in {time.perf_counter() - start:.1f} s "
+                "(not counted below)"
+            )
             for name, architecture, data in workloads():
                 with tempfile.TemporaryDirectory() as folder:
                     run(client, name, architecture, data, folder)

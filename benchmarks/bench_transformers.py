@@ -128,8 +128,10 @@ def main():
             record = _run(python, method, args.n_sequences)
             if record:
                 results[method].append(record)
-    print(f"GPT-2 from a config ({N_BLOCKS} blocks, width 256), {args.n_sequences} sequences of 4-16 tokens, "
-          f"mean pooling; {args.repeats} alternating runs")
+    print(
+        f"GPT-2 from a config ({N_BLOCKS} blocks, width 256), {args.n_sequences} sequences of 4-16 tokens, "
+        f"mean pooling; {args.repeats} alternating runs"
+    )
     print(f"our layers: {', '.join(results['ours'][0]['layers'])}")
     ours = statistics.median(r["seconds"] for r in results["ours"])
     reference = results["ours"][0]["ids"]
@@ -143,8 +145,10 @@ def main():
         extra = max(r["peak_mb"] - r["before_mb"] for r in records)
         diff = max(abs(a - b) for a, b in zip(records[0]["ids"], reference))
         print(f"{labels[method]:<32} {seconds:9.2f} {seconds / ours:7.2f}x {peak:8.0f} {extra:9.0f} {diff:17.1e}")
-    print("IDs (ours): " + ", ".join(f"{name.removeprefix('transformer.')} {value:.3f}"
-                                     for name, value in zip(HIDDEN_STATES, reference)))
+    print(
+        "IDs (ours): "
+        + ", ".join(f"{name.removeprefix('transformer.')} {value:.3f}" for name, value in zip(HIDDEN_STATES, reference))
+    )
 
 
 if __name__ == "__main__":

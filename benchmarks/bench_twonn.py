@@ -143,16 +143,21 @@ def main():
         ours = statistics.median(r["seconds"] for r in results["ours"])
         reference = results["ours"][0]["estimate"]
         print(f"\n{'method':<55} {'median s':>9} {'vs ours':>8} {'estimate':>12} {'rel. diff':>9} {'peak MB':>8}")
-        labels = {"ours": f"sklearn-id TwoNNDimension().fit (device={args.device})", **PEERS,
-                  "product": "one float32 N x D by D x N product (floor)"}
+        labels = {
+            "ours": f"sklearn-id TwoNNDimension().fit (device={args.device})",
+            **PEERS,
+            "product": "one float32 N x D by D x N product (floor)",
+        }
         for method, records in results.items():
             if not records:
                 continue
             seconds = statistics.median(r["seconds"] for r in records)
             peak = max(r["peak_mb"] for r in records)
             estimate = records[0]["estimate"]
-            print(f"{labels[method]:<55} {seconds:9.2f} {seconds / ours:7.2f}x "
-                  f"{estimate:12.8f} {abs(estimate / reference - 1):9.1e} {peak:8.0f}")
+            print(
+                f"{labels[method]:<55} {seconds:9.2f} {seconds / ours:7.2f}x "
+                f"{estimate:12.8f} {abs(estimate / reference - 1):9.1e} {peak:8.0f}"
+            )
         if results["product"]:
             floor = statistics.median(r["seconds"] for r in results["product"])
             print(f"\nours / float32 product = {ours / floor:.2f}x")

@@ -41,7 +41,9 @@ def main():
         np.save(path, X)
         output = subprocess.run(
             [args.peers_python, "-c", DADAPY, str(path), str(args.range_max)],
-            capture_output=True, text=True, check=True,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout
     dadapy_ids, dadapy_errors = json.loads(output.strip().splitlines()[-1])
     ours = id_scaling(GRIDEDimension(), X, range_max=args.range_max)

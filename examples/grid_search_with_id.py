@@ -45,21 +45,41 @@ search = GridSearchCV(
 search.fit(images, labels)
 
 results = pd.DataFrame(search.cv_results_)
-columns = ["param_module__width", "param_max_epochs", "mean_test_accuracy", "mean_test_last_hidden_id", "std_test_last_hidden_id"]
+columns = [
+    "param_module__width",
+    "param_max_epochs",
+    "mean_test_accuracy",
+    "mean_test_last_hidden_id",
+    "std_test_last_hidden_id",
+]
 print(results[columns].round(3).to_string(index=False))
 print(f"\nbest: {search.best_params_}, accuracy {search.best_score_:.3f}")
 
 fig, ax = plt.subplots(figsize=(6, 4))
 for width, group in results.groupby("param_module__width"):
     ax.errorbar(
-        group["mean_test_last_hidden_id"], group["mean_test_accuracy"], xerr=group["std_test_last_hidden_id"],
-        yerr=group["std_test_accuracy"], marker="o", linestyle="", capsize=3, label=f"width {width}",
+        group["mean_test_last_hidden_id"],
+        group["mean_test_accuracy"],
+        xerr=group["std_test_last_hidden_id"],
+        yerr=group["std_test_accuracy"],
+        marker="o",
+        linestyle="",
+        capsize=3,
+        label=f"width {width}",
     )
     for _, row in group.iterrows():
-        ax.annotate(f"{row['param_max_epochs']} ep.", (row["mean_test_last_hidden_id"], row["mean_test_accuracy"]),
-                    fontsize=7, xytext=(5, 5), textcoords="offset points")
-ax.set(xlabel="ID of the last hidden layer (held-out folds)", ylabel="accuracy (held-out folds)",
-       title="GridSearchCV over a skorch CNN on digits")
+        ax.annotate(
+            f"{row['param_max_epochs']} ep.",
+            (row["mean_test_last_hidden_id"], row["mean_test_accuracy"]),
+            fontsize=7,
+            xytext=(5, 5),
+            textcoords="offset points",
+        )
+ax.set(
+    xlabel="ID of the last hidden layer (held-out folds)",
+    ylabel="accuracy (held-out folds)",
+    title="GridSearchCV over a skorch CNN on digits",
+)
 ax.legend(loc="lower left")
 fig.tight_layout()
 fig.savefig("grid_search_with_id.png", dpi=120)

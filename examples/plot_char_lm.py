@@ -84,7 +84,7 @@ optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.01)
 schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=3e-3, total_steps=500)
 start = time.perf_counter()
 model.train()
-for step in range(500):
+for _step in range(500):
     batch = torch.from_numpy(windows(train, 32, rng))
     loss = model(input_ids=batch[:, :-1], labels=batch[:, :-1]).loss
     optimizer.zero_grad()
@@ -95,11 +95,15 @@ model.eval()
 # The held-out windows, each once (docstrings repeat themselves: identical windows would be duplicate points).
 probe = np.unique(windows(held_out, 2000, np.random.default_rng(1))[:, :WINDOW], axis=0)
 with torch.no_grad():
-    losses = [model(input_ids=torch.from_numpy(probe[i : i + 250]), labels=torch.from_numpy(probe[i : i + 250])).loss
-              for i in range(0, len(probe) - 249, 250)]
+    losses = [
+        model(input_ids=torch.from_numpy(probe[i : i + 250]), labels=torch.from_numpy(probe[i : i + 250])).loss
+        for i in range(0, len(probe) - 249, 250)
+    ]
 bits = float(torch.stack(losses).mean()) / math.log(2)
-print(f"trained in {time.perf_counter() - start:.0f} s: {bits:.2f} bits per character on held-out text "
-      f"(uniform guessing: {math.log2(len(alphabet)):.2f})")
+print(
+    f"trained in {time.perf_counter() - start:.0f} s: {bits:.2f} bits per character on held-out text "
+    f"(uniform guessing: {math.log2(len(alphabet)):.2f})"
+)
 
 # %%
 # The profiles: one point per held-out window, the mean over its 64 tokens.

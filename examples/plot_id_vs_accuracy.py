@@ -36,10 +36,19 @@ from sklearn_id.models import make_digits_classifier
 
 # Ansuini et al. 2019, Fig. 4: last hidden layer ID and ImageNet top-5 error (%).
 PUBLISHED = {
-    "AlexNet": (25.2, 20.91), "VGG-11": (18.4, 11.37), "VGG-13": (18.6, 10.75), "VGG-16": (15.9, 9.62),
-    "VGG-19": (14.6, 9.12), "VGG-11-bn": (15.5, 10.19), "VGG-13-bn": (14.85, 9.63),
-    "VGG-16-bn": (12.8, 8.50), "VGG-19-bn": (12.5, 8.15), "ResNet-18": (18.6, 10.92),
-    "ResNet-34": (15.2, 8.58), "ResNet-50": (13.9, 7.13), "ResNet-101": (12.8, 6.44),
+    "AlexNet": (25.2, 20.91),
+    "VGG-11": (18.4, 11.37),
+    "VGG-13": (18.6, 10.75),
+    "VGG-16": (15.9, 9.62),
+    "VGG-19": (14.6, 9.12),
+    "VGG-11-bn": (15.5, 10.19),
+    "VGG-13-bn": (14.85, 9.63),
+    "VGG-16-bn": (12.8, 8.50),
+    "VGG-19-bn": (12.5, 8.15),
+    "ResNet-18": (18.6, 10.92),
+    "ResNet-34": (15.2, 8.58),
+    "ResNet-50": (13.9, 7.13),
+    "ResNet-101": (12.8, 6.44),
     "ResNet-152": (12.4, 5.94),
 }
 
@@ -74,14 +83,30 @@ fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
 points = left.scatter(ids, errors, c=trainings, s=12 * np.sqrt(widths), cmap="viridis", norm="log")
 fig.colorbar(points, ax=left, label="epochs (marker size: width)")
 left.set(
-    xlabel="ID of the last hidden layer (d1)", ylabel="test error (%)",
+    xlabel="ID of the last hidden layer (d1)",
+    ylabel="test error (%)",
     title=f"DigitsCNN family on digits: r = {ours.r:.2f}",
 )
 # One marker per family, and only the depth written beside each point, placed where it has room.
-FAMILIES = {"AlexNet": ("tab:gray", "D"), "VGG": ("tab:blue", "o"), "VGG-bn": ("tab:orange", "s"), "ResNet": ("tab:red", "^")}
-OFFSETS = {"VGG-11": (-14, 4), "VGG-13": (5, -9), "ResNet-18": (5, 4), "VGG-16": (5, -9), "VGG-11-bn": (-6, 6),
-           "VGG-13-bn": (-17, 4), "VGG-19": (-13, -10), "VGG-16-bn": (5, 2), "VGG-19-bn": (-14, -10),
-           "ResNet-101": (5, -4), "ResNet-152": (5, -6)}
+FAMILIES = {
+    "AlexNet": ("tab:gray", "D"),
+    "VGG": ("tab:blue", "o"),
+    "VGG-bn": ("tab:orange", "s"),
+    "ResNet": ("tab:red", "^"),
+}
+OFFSETS = {
+    "VGG-11": (-14, 4),
+    "VGG-13": (5, -9),
+    "ResNet-18": (5, 4),
+    "VGG-16": (5, -9),
+    "VGG-11-bn": (-6, 6),
+    "VGG-13-bn": (-17, 4),
+    "VGG-19": (-13, -10),
+    "VGG-16-bn": (5, 2),
+    "VGG-19-bn": (-14, -10),
+    "ResNet-101": (5, -4),
+    "ResNet-152": (5, -6),
+}
 
 
 def family_of(name):
@@ -94,11 +119,18 @@ for family, (color, marker) in FAMILIES.items():
     right.scatter(x, y, color=color, marker=marker, label=family)
     for name, (dimension, error) in members.items():
         depth = name.split("-")[1] if "-" in name else ""
-        right.annotate(depth, (dimension, error), fontsize=7, color=color,
-                       xytext=OFFSETS.get(name, (5, 2)), textcoords="offset points")
+        right.annotate(
+            depth,
+            (dimension, error),
+            fontsize=7,
+            color=color,
+            xytext=OFFSETS.get(name, (5, 2)),
+            textcoords="offset points",
+        )
 right.legend(title="family (label: depth)", fontsize="small", loc="upper left")
 right.set(
-    xlabel="ID of the last hidden layer", ylabel="ImageNet top-5 error (%)",
+    xlabel="ID of the last hidden layer",
+    ylabel="ImageNet top-5 error (%)",
     title=f"Published (Ansuini et al. 2019, Fig. 4): r = {paper.r:.2f}",
 )
 fig.tight_layout()

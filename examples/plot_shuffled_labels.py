@@ -34,7 +34,10 @@ from sklearn_id.models import make_digits_classifier
 
 # Ansuini et al. 2019, Fig. 6B: ID per layer of the MNIST CNN.
 PAPER_LAYERS = ["input", "conv1", "pool1", "conv2", "pool2", "d1", "output"]
-PAPER = {"true labels": [13.1, 12.6, 11.9, 9.7, 9.3, 7.8, 6.2], "shuffled labels": [13.2, 13.45, 13.0, 12.75, 17.7, 21.3, 8.9]}
+PAPER = {
+    "true labels": [13.1, 12.6, 11.9, 9.7, 9.3, 7.8, 6.2],
+    "shuffled labels": [13.2, 13.45, 13.0, 12.75, 17.7, 21.3, 8.9],
+}
 
 images, labels = load_digit_images()
 shuffled = np.random.default_rng(0).permutation(labels)

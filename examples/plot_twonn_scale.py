@@ -50,7 +50,9 @@ for ax, (name, X) in zip(axes, [("Swiss roll", swiss_roll), ("noisy square in 20
     plot_id_scaling(decimation, ax=ax, label="TwoNN, decimation")
     plot_id_scaling(gride, ax=ax, label="GRIDE, rank doubling")
     for _, row in decimation.iterrows():
-        ax.annotate(f"{row['n_samples']:.0f}", (row["scale"], row["id"]), fontsize=7, xytext=(3, 4), textcoords="offset points")
+        ax.annotate(
+            f"{row['n_samples']:.0f}", (row["scale"], row["id"]), fontsize=7, xytext=(3, 4), textcoords="offset points"
+        )
     ax.axhline(2, color="gray", linewidth=0.8, linestyle=":")
     ax.set_title(f"{name} (labels: points per subset)")
 fig.tight_layout()

@@ -7,8 +7,8 @@ from sklearn_id._neighbors import DuplicatePointsWarning
 from sklearn_id._pca import PCADimension
 from sklearn_id._profile import DepthProfile, UndefinedLayerWarning
 from sklearn_id._scaling import id_scaling
-from sklearn_id._sweep import SweepError, profile_sweep
 from sklearn_id._scoring import IDAccuracyCorrelation, id_accuracy_correlation, make_id_scorer
+from sklearn_id._sweep import SweepError, profile_sweep
 from sklearn_id._twonn import TwoNNDimension, twonn_interval, twonn_linear_fit, twonn_mle
 
 __all__ = [

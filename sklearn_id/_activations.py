@@ -52,7 +52,6 @@ def resolve_module(model):
         The skorch net's ``device``, or None for a plain module.
     """
     import torch
-
     from sklearn.frozen import FrozenEstimator
 
     if isinstance(model, FrozenEstimator):
@@ -63,9 +62,7 @@ def resolve_module(model):
         # A skorch net: its check raises NotInitializedError, a NotFittedError.
         model.check_is_fitted(["module_"])
         return model.module_, model.device
-    raise TypeError(
-        f"model must be a torch.nn.Module or a fitted skorch net, got {type(model).__name__}."
-    )
+    raise TypeError(f"model must be a torch.nn.Module or a fitted skorch net, got {type(model).__name__}.")
 
 
 def check_layers(module, layers):
@@ -92,7 +89,7 @@ def check_token_layers(layers, has_tokens):
 
 @contextmanager
 def _prepared(module, device, precision):
-    """Eval mode on ``device``, in ``precision``, for the block; each submodule's mode, the device and torch's flags are restored."""
+    """Eval mode on ``device``, in ``precision``, for the block; modes, device and torch's flags restored after."""
     import torch
 
     modes = [(sub, sub.training) for sub in module.modules()]
@@ -440,7 +437,10 @@ class ActivationReader:
         while offset < size:
             piece = batch_slice(batch, offset, offset + self._chunk_size)
             channels_last = (
-                self._channels_last and not isinstance(piece, Mapping) and piece.dim() == 4 and piece.is_floating_point()
+                self._channels_last
+                and not isinstance(piece, Mapping)
+                and piece.dim() == 4
+                and piece.is_floating_point()
             )
             chunk = batch_to(piece, self.device, self.dtype, torch.channels_last if channels_last else None)
             if before is not None:
@@ -491,11 +491,14 @@ def _first_batch_error(chunk, exc, module):
 
 
 def _check_initialised(module):
-    """Refuse lazy modules whose parameters are not created yet: a forward pass here would create them, under inference mode."""
+    """Refuse lazy modules without parameters yet: a forward pass here would create them, under inference mode."""
     import torch
 
-    lazy = [name for name, sub in module.named_modules() if isinstance(sub, torch.nn.modules.lazy.LazyModuleMixin)
-            and sub.has_uninitialized_params()]
+    lazy = [
+        name
+        for name, sub in module.named_modules()
+        if isinstance(sub, torch.nn.modules.lazy.LazyModuleMixin) and sub.has_uninitialized_params()
+    ]
     if lazy:
         raise ValueError(
             f"The model's lazy module(s) {lazy[:3]} have no parameters yet, and reading activations must "

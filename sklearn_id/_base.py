@@ -157,9 +157,10 @@ def has_neighbor_seam(estimator):
     Reading ``neighbor_ranks`` validates the estimator's parameters, so an
     invalid setting raises here, before any search.
     """
-    return callable(getattr(estimator, "dimension_from_neighbors", None)) and getattr(
-        estimator, "neighbor_ranks", None
-    ) is not None
+    return (
+        callable(getattr(estimator, "dimension_from_neighbors", None))
+        and getattr(estimator, "neighbor_ranks", None) is not None
+    )
 
 
 def dimensions_with_resamples(estimator, X, subsets, *, metric="euclidean", device=None):
@@ -390,9 +391,7 @@ class NeighborRatioMixin(ClassNamePrefixFeaturesOutMixin):
         return local[:, None]
 
     def _validate_input(self, X, *, reset):
-        X = validate_data(
-            self, X, dtype=[np.float64, np.float32], ensure_min_samples=3 if reset else 1, reset=reset
-        )
+        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=3 if reset else 1, reset=reset)
         if self.metric == "precomputed":
             check_distance_matrix(X, f"{type(self).__name__}(metric='precomputed')", square=reset)
         return X

@@ -24,6 +24,7 @@ _TINY_32 = float(np.finfo(np.float32).tiny)
 # Entries per refinement chunk: 4 MB buffers stay on the heap, so no page faults per chunk.
 REFINE_BUFFER_ENTRIES = 1 << 19
 
+
 def rounding_bound_factor(n_features):
     """Relative error bound of one augmented float32 dot product of length ``n_features + 2``.
 

@@ -1,4 +1,4 @@
-"""The command line: the seed paper's main finding on built-in data, ``profile`` for your own images, ``layers`` to list a model's."""
+"""The command line: the seed paper's finding on built-in data, ``profile`` for your images, ``layers`` to list them."""
 
 import argparse
 from pathlib import Path
@@ -56,29 +56,35 @@ def _parser():
     profile.add_argument("--n-images", type=positive_int, default=2000, help="images drawn at random (default: 2000)")
     profile.add_argument("--n-texts", type=positive_int, default=2000, help="texts drawn at random (default: 2000)")
     profile.add_argument(
-        "--pooling", choices=POOLINGS, default="auto",
+        "--pooling",
+        choices=POOLINGS,
+        default="auto",
         help="how a layer's tokens become one point: auto (default: mean over real tokens for texts, "
         "flattened for images), mean, last, first, max, tokens (every token a point), flatten",
     )
     profile.add_argument(
-        "--max-length", type=positive_int, default=None,
+        "--max-length",
+        type=positive_int,
+        default=None,
         help="cut texts to their first N tokens (default: texts longer than the model's limit are an error)",
     )
     profile.add_argument("--batch-size", type=positive_int, default=64, help="samples per forward pass (default: 64)")
     profile.add_argument(
-        "--n-resamples", type=resample_count, default=5,
+        "--n-resamples",
+        type=resample_count,
+        default=5,
         help="random subsamples behind the error bars: 0 (none) or at least 2 (default: 5)",
     )
     profile.add_argument(
         "--subsample", type=fraction, default=0.9, help="fraction of the images in each subsample (default: 0.9)"
     )
     profile.add_argument(
-        "--estimator", choices=["twonn", "gride"], default="twonn",
+        "--estimator",
+        choices=["twonn", "gride"],
+        default="twonn",
         help="twonn (default: TwoNN, linear fit) or gride (GRIDE at the ranks of --ranks)",
     )
-    profile.add_argument(
-        "--ranks", type=rank_pair, default=(2, 4), help="GRIDE's neighbour ranks n1,n2 (default: 2,4)"
-    )
+    profile.add_argument("--ranks", type=rank_pair, default=(2, 4), help="GRIDE's neighbour ranks n1,n2 (default: 2,4)")
     profile.add_argument("--out", type=output_folder, default=Path("."), help="folder for profile.csv and profile.png")
     profile.add_argument("--seed", type=int, default=0, help="seed of the image draw and the subsamples")
     profile.add_argument("--device", type=device_name, default="auto", help="auto (default), cpu, cuda or cuda:N")
@@ -97,18 +103,22 @@ def _parser():
 
 def _model_arguments(command):
     command.add_argument(
-        "--model", required=True,
+        "--model",
+        required=True,
         help="torchvision:NAME (e.g. torchvision:resnet18), timm:NAME (e.g. timm:vit_tiny_patch16_224), or "
         "hf:NAME_OR_PATH, a Hugging Face model saved with save_pretrained or in the local cache",
     )
     weights = command.add_mutually_exclusive_group()
     weights.add_argument(
-        "--weights", default=None,
+        "--weights",
+        default=None,
         help="torchvision weights enum member, e.g. DEFAULT or IMAGENET1K_V1, read from the local torch "
         "cache (default: random initialisation)",
     )
     weights.add_argument(
-        "--checkpoint", type=existing_file, default=None,
+        "--checkpoint",
+        type=existing_file,
+        default=None,
         help="a state dict saved with torch.save(model.state_dict(), PATH), loaded with weights_only=True",
     )
 

@@ -1,4 +1,4 @@
-"""Models named on the command line: ``torchvision:NAME``, ``timm:NAME`` and ``hf:NAME_OR_PATH``, read from local files only."""
+"""Models named on the command line: ``torchvision:NAME``, ``timm:NAME``, ``hf:NAME_OR_PATH``, from local files only."""
 
 import difflib
 from dataclasses import dataclass
@@ -115,7 +115,7 @@ def _first_line(error):
 
 
 def load_state_dict(path):
-    """The state dict saved at ``path`` (see :func:`sklearn_id._state_dict.read_state_dict`), or a :class:`UsageError`."""
+    """The state dict saved at ``path`` (:func:`sklearn_id._state_dict.read_state_dict`), or a :class:`UsageError`."""
     try:
         return read_state_dict(path)
     except ValueError as error:

@@ -1,4 +1,4 @@
-"""``python -m sklearn_id profile`` and ``layers``: a model's depth profile on a folder of images or a file of texts, and its layers."""
+"""``python -m sklearn_id profile`` and ``layers``: a model's depth profile on images or texts, and its layers."""
 
 from sklearn_id._cli_common import UsageError, format_profile
 from sklearn_id._cli_models import load_model, model_kind
@@ -123,6 +123,5 @@ def load_image_folder(folder, transform):
         return ImageFolder(folder, transform=transform)
     except (FileNotFoundError, ValueError) as error:
         raise UsageError(
-            f"No images in {folder}: ImageFolder expects one sub-folder per class holding image "
-            f"files ({error})."
+            f"No images in {folder}: ImageFolder expects one sub-folder per class holding image files ({error})."
         ) from error

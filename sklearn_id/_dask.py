@@ -13,7 +13,7 @@ __all__ = ["OnWorker", "SweepData", "data_on_workers", "run_on_cluster"]
 
 
 def run_on_cluster(client, function, calls, data):
-    """Run ``function(*args, data)`` for each ``(name, args)`` of ``calls`` on the cluster; yield ``(name, result, error)``.
+    """Run ``function(*args, data)`` for each ``(name, args)`` of ``calls``; yield ``(name, result, error)``.
 
     One future per call, on the client of joblib's Dask backend, rather than
     joblib's own dispatch: a call whose workers die (``KilledWorker``) then

@@ -1,4 +1,4 @@
-"""Where work runs and in what precision: the one resolver of every ``device`` parameter, its constraint, and the float32 precision guard.
+"""Where work runs, in what precision: the one resolver of every ``device`` parameter, and the float32 guard.
 
 torch is imported only when the answer needs it: ``"cpu"``, and ``"auto"`` on
 a machine without an NVIDIA driver, resolve without it.
@@ -98,8 +98,7 @@ def resolve_device(device, preferred=None):
         return "cuda" if _cuda_available() else "cpu"
     if device != "cpu" and not _cuda_available():
         raise ValueError(
-            f"device={device!r} was requested but torch sees no CUDA device; "
-            "use device='cpu' or device='auto'."
+            f"device={device!r} was requested but torch sees no CUDA device; use device='cpu' or device='auto'."
         )
     if _CUDA_INDEX.fullmatch(device):
         import torch

@@ -232,8 +232,7 @@ class GRIDEDimension(NeighborRatioMixin, TransformerMixin, BaseEstimator):
     def _ranks(self):
         if self.n1 >= self.n2:
             raise ValueError(
-                f"GRIDE needs n1 < n2, got n1={self.n1} and n2={self.n2}; "
-                "the usual choice is n2 = 2 * n1."
+                f"GRIDE needs n1 < n2, got n1={self.n1} and n2={self.n2}; the usual choice is n2 = 2 * n1."
             )
         return (self.n1, self.n2)
 

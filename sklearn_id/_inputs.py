@@ -1,4 +1,4 @@
-"""What a model takes, batch by batch: arrays, tensors, Datasets, mappings of token arrays, and texts through a tokenizer.
+"""What a model takes, batch by batch: arrays, tensors, Datasets, mappings of token arrays, texts with a tokenizer.
 
 A batch is a tensor, passed to the model as ``model(batch)``, or a dict of
 tensors (``input_ids``, ``attention_mask``, ...), passed as
@@ -39,7 +39,7 @@ def is_text(X):
 
 
 def model_max_length(module, tokenizer=None):
-    """The longest token sequence the model takes: its config's position count, else the tokenizer's limit, else None."""
+    """The longest token sequence the model takes: its config's positions, else the tokenizer's limit, else None."""
     config = getattr(module, "config", None)
     for key in ("max_position_embeddings", "n_positions", "max_seq_len"):
         value = getattr(config, key, None)
@@ -222,9 +222,7 @@ class ModelInput:
             if not isinstance(text, str):
                 raise TypeError(f"Text {start + i} is a {type(text).__name__}, not a str.")
             if not text.strip():
-                raise ValueError(
-                    f"Text {start + i} is empty: it has no tokens to represent. Drop empty texts from X."
-                )
+                raise ValueError(f"Text {start + i} is empty: it has no tokens to represent. Drop empty texts from X.")
         cut = self.truncation and self.max_length is not None
         encoded = self.tokenizer(texts, truncation=bool(cut), max_length=self.max_length if cut else None)
         if "input_ids" not in encoded:
@@ -251,7 +249,10 @@ class ModelInput:
                 continue  # not one entry per token (e.g. an overflow mapping)
             fill = pad_id if key == "input_ids" else 0
             batch[key] = torch.tensor(
-                [([fill] * (width - len(v)) + list(v)) if left else (list(v) + [fill] * (width - len(v))) for v in values]
+                [
+                    ([fill] * (width - len(v)) + list(v)) if left else (list(v) + [fill] * (width - len(v)))
+                    for v in values
+                ]
             )
         if MASK not in batch:
             positions = torch.arange(width)
@@ -288,9 +289,7 @@ def _check_mapping(X):
         if not isinstance(value, torch.Tensor):
             value = np.asarray(value)
         if value.ndim == 0:
-            raise ValueError(
-                f"X[{key!r}] is a scalar; every entry of a mapping input holds one row per sample."
-            )
+            raise ValueError(f"X[{key!r}] is a scalar; every entry of a mapping input holds one row per sample.")
         values[key] = value
     lengths = {key: len(value) for key, value in values.items()}
     if len(set(lengths.values())) > 1:

@@ -38,7 +38,6 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from sklearn.utils.validation import check_non_negative
 
-from sklearn_id._device import is_tensor
 from sklearn_id._bounds import (
     REFINE_BUFFER_ENTRIES,
     UNIT_ROUNDOFF_32,
@@ -48,6 +47,7 @@ from sklearn_id._bounds import (
     select_nearest,
     subnormal_floor,
 )
+from sklearn_id._device import is_tensor
 from sklearn_id._warnings import find_stack_level
 
 __all__ = [
@@ -126,7 +126,7 @@ def distinct_neighbor_distances(X, ranks, *, metric="euclidean", device="cpu"):
 
 
 def distinct_kneighbors(X, n_neighbors, *, min_neighbors=None, metric="euclidean", device="cpu"):
-    """Nearest neighbours among the distinct points of ``X``, duplicates collapsed as in :func:`distinct_neighbor_distances`.
+    """Nearest neighbours among the distinct points of ``X``, collapsed as in :func:`distinct_neighbor_distances`.
 
     Parameters
     ----------
@@ -193,7 +193,9 @@ def distinct_nested_kneighbors(X, n_neighbors, n_min, *, metric="euclidean", dev
         n_levels = n_halving_levels(n_points, n_min)
         if metric == "precomputed":
             return [
-                stack_groups(lambda a, b: kneighbors_precomputed(points[a:b, a:b], n_neighbors), group_edges(n_points, level))
+                stack_groups(
+                    lambda a, b: kneighbors_precomputed(points[a:b, a:b], n_neighbors), group_edges(n_points, level)
+                )
                 for level in range(n_levels)
             ]
         return nested_kneighbors(points, n_neighbors, n_levels, device=device)
@@ -298,8 +300,7 @@ def collapse_duplicates(X, n_neighbors, *, metric="euclidean"):
         )
     if n_distinct == 1:
         raise ValueError(
-            f"All {n_samples} points are identical: their intrinsic dimension is "
-            "undefined. Check the input data."
+            f"All {n_samples} points are identical: their intrinsic dimension is undefined. Check the input data."
         )
     if n_distinct <= n_neighbors:
         raise ValueError(
@@ -726,9 +727,7 @@ def _kneighbors_cpu(X, n_neighbors, *, Y, block_size):
     norms_query = _augment(left_query)
     norms_reference = _augment(left_reference)
     n_features = X.shape[1]
-    bounds = _RunningBounds(
-        norms_query, norms_reference, n_neighbors, rounding_bound_factor(n_features), n_features
-    )
+    bounds = _RunningBounds(norms_query, norms_reference, n_neighbors, rounding_bound_factor(n_features), n_features)
     query_blocks = _balanced_blocks(left_query.shape[0], block_size, n_neighbors + 1)
     reference_blocks = _balanced_blocks(left_reference.shape[0], block_size, n_neighbors)
     _search_cross(left_query, left_reference, query_blocks, reference_blocks, bounds)
@@ -946,9 +945,7 @@ class _RunningBounds:
 
     def set_threshold(self, rows, kth):
         """Threshold of ``rows`` given an upper bound ``kth`` on their k-th squared distance."""
-        threshold = candidate_threshold(
-            kth, self.norms_query[rows], self.gamma, self.floor, 1.0 + 4 * UNIT_ROUNDOFF_32
-        )
+        threshold = candidate_threshold(kth, self.norms_query[rows], self.gamma, self.floor, 1.0 + 4 * UNIT_ROUNDOFF_32)
         self.threshold[rows] = threshold.astype(np.float32)
 
     def _prune(self):

@@ -58,7 +58,9 @@ def kneighbors_torch(X, n_neighbors, *, Y=None, device="cuda", block_size=2048):
         device = X.device
     with float32_precision("highest"), torch.inference_mode():
         search = _DeviceSearch(X, Y, n_neighbors, device)
-        blocks = [search.block(start, min(start + block_size, X.shape[0])) for start in range(0, X.shape[0], block_size)]
+        blocks = [
+            search.block(start, min(start + block_size, X.shape[0])) for start in range(0, X.shape[0], block_size)
+        ]
         distances = torch.cat([squared for squared, _ in blocks]).sqrt_()
         indices = torch.cat([columns for _, columns in blocks])
         return distances.cpu().numpy(), indices.cpu().numpy()

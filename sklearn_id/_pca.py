@@ -12,6 +12,7 @@ from sklearn_id._device import float32_precision, is_tensor
 
 __all__ = ["PCADimension", "StandardisedSpectrum", "standardised_spectrum"]
 
+
 def _components_reaching(explained_variance_ratio, threshold):
     """Smallest number of leading components whose cumulative ratio reaches ``threshold``."""
     cumulative = np.cumsum(explained_variance_ratio)

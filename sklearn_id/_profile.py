@@ -32,8 +32,8 @@ from sklearn_id._layers import (
     transformer_blocks,
     transformer_checkpoints,
 )
-from sklearn_id._pooling import pooled_width, resolve_pooling
 from sklearn_id._pca import PCADimension, standardised_spectrum
+from sklearn_id._pooling import pooled_width, resolve_pooling
 from sklearn_id._twonn import TwoNNDimension
 from sklearn_id._warnings import find_stack_level
 
@@ -301,7 +301,13 @@ class DepthProfile(BaseEstimator):
             for ready in self._read_passes(reader, plan, X):
                 tasks = (
                     delayed(_estimate_layer)(
-                        data, plan.id_estimator, self.pca_estimator, plan.subsets, plan.probe, y, self.probe_cv,
+                        data,
+                        plan.id_estimator,
+                        self.pca_estimator,
+                        plan.subsets,
+                        plan.probe,
+                        y,
+                        self.probe_cv,
                         reader.device,
                     )
                     for _, data in ready
@@ -310,7 +316,9 @@ class DepthProfile(BaseEstimator):
                     rows[layer] = row
                     for problem in problems:
                         warnings.warn(
-                            f"Layer {layer!r} gets NaN for its {problem}", UndefinedLayerWarning, stacklevel=find_stack_level()
+                            f"Layer {layer!r} gets NaN for its {problem}",
+                            UndefinedLayerWarning,
+                            stacklevel=find_stack_level(),
                         )
                     if beyond:
                         warnings.warn(
@@ -333,8 +341,7 @@ class DepthProfile(BaseEstimator):
         seam = has_neighbor_seam(id_estimator)
         if hasattr(id_estimator, "get_params") and id_estimator.get_params().get("metric") == "precomputed":
             raise ValueError(
-                "DepthProfile computes each layer's distances itself: pass an id_estimator "
-                "with metric='euclidean'."
+                "DepthProfile computes each layer's distances itself: pass an id_estimator with metric='euclidean'."
             )
         if self.layers != "auto" and not self.layers:
             raise ValueError("layers is empty: pass 'auto' or at least one name from model.named_modules().")
@@ -373,7 +380,9 @@ class DepthProfile(BaseEstimator):
         on_device = (
             reader.device != "cpu" and self.n_jobs in (None, 1) and largest_pass <= available_memory(reader.device) // 4
         )
-        split = sorted({layer for pieces in passes for layer, part in pieces.items() if part != slice(0, widths[layer])})
+        split = sorted(
+            {layer for pieces in passes for layer, part in pieces.items() if part != slice(0, widths[layer])}
+        )
         with_probe = self.probe is not None and y is not None
         if with_probe and self.pooling == "tokens":
             raise ValueError(
@@ -491,14 +500,20 @@ def _estimate_layer(data, id_estimator, pca_estimator, subsets, probe, y, probe_
     try:
         if pca_estimator == "auto":
             # The paper's recipe, from the eigenvalues of the standardised Gram or covariance matrix.
-            spectrum = data.spectrum.explained_variance_ratio() if isinstance(data, SplitLayer) else standardised_spectrum(data)
+            spectrum = (
+                data.spectrum.explained_variance_ratio()
+                if isinstance(data, SplitLayer)
+                else standardised_spectrum(data)
+            )
             pca_id = float(PCADimension(threshold=_PAPER_PCA_THRESHOLD).dimension_from_spectrum(spectrum))
         elif pca_estimator is not None:
             pca_id = fitted_dimension(clone(pca_estimator).fit(as_numpy(data)))
     except ValueError as error:
         problems.append(f"PCA-ID: {error}")
     probe_score = (
-        float(cross_val_score(clone(probe), as_numpy(data), y, cv=probe_cv).mean()) if probe is not None else float("nan")
+        float(cross_val_score(clone(probe), as_numpy(data), y, cv=probe_cv).mean())
+        if probe is not None
+        else float("nan")
     )
     spread = float(np.std(resampled, ddof=1)) if len(resampled) > 1 else float("nan")
     n_samples = points.shape[0]
@@ -510,7 +525,13 @@ def _estimate_layer(data, id_estimator, pca_estimator, subsets, probe, y, probe_
             f"its PCA-ID {pca_id:.0f} uses at least half of the {n_samples - 1} components that {n_samples} "
             "points allow: a count of points more than a dimension"
         )
-    row = {"id": dimension, "id_std": spread, "pca_id": pca_id, "undersampled": bool(beyond), "probe_score": probe_score}
+    row = {
+        "id": dimension,
+        "id_std": spread,
+        "pca_id": pca_id,
+        "undersampled": bool(beyond),
+        "probe_score": probe_score,
+    }
     return row, problems, beyond
 
 

@@ -13,8 +13,8 @@ from sklearn.utils.validation import check_array
 from sklearn_id._base import fitted_dimension, has_neighbor_seam, search_device
 from sklearn_id._neighbors import (
     check_distance_matrix,
-    distinct_nested_kneighbors,
     distinct_neighbor_distances,
+    distinct_nested_kneighbors,
     group_edges,
     restrict_points,
 )
@@ -126,7 +126,9 @@ def _decimation(estimator, X, metric, n_min, random_state):
             ids = [estimator.dimension_from_neighbors(distances[a:b][:, ranks - 1]) for a, b in groups]
         else:
             ids = [
-                fitted_dimension(clone(estimator, safe=False).fit(restrict_points(points, np.arange(a, b), metric=metric)))
+                fitted_dimension(
+                    clone(estimator, safe=False).fit(restrict_points(points, np.arange(a, b), metric=metric))
+                )
                 for a, b in groups
             ]
         rows.append(

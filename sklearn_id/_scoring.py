@@ -1,7 +1,6 @@
 """Intrinsic dimension as a model-selection metric, and its correlation with accuracy."""
 
 from dataclasses import dataclass
-
 from numbers import Integral, Real
 
 import numpy as np
@@ -13,8 +12,7 @@ from sklearn.utils.validation import check_array
 
 from sklearn_id._activations import TOKEN_CONSTRAINTS, ActivationReader
 from sklearn_id._base import fitted_dimension
-from sklearn_id._device import preferring_device
-from sklearn_id._device import DEVICE_CONSTRAINT
+from sklearn_id._device import DEVICE_CONSTRAINT, preferring_device
 from sklearn_id._twonn import TwoNNDimension
 
 __all__ = ["IDAccuracyCorrelation", "id_accuracy_correlation", "make_id_scorer"]

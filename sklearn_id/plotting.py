@@ -79,12 +79,20 @@ def plot_depth_profile(profiles, ax=None, *, pca=True):
     for label, profile in profiles.items():
         std = profile["id_std"] if "id_std" in profile else None
         line = id_ax.errorbar(
-            profile["relative_depth"], profile["id"], yerr=std, marker="o", capsize=4, elinewidth=1.5,
+            profile["relative_depth"],
+            profile["id"],
+            yerr=std,
+            marker="o",
+            capsize=4,
+            elinewidth=1.5,
             label=label or "TwoNN ID",
         )
         if pca_ax is not None and "pca_id" in profile:
             pca_ax.plot(
-                profile["relative_depth"], profile["pca_id"], marker="s", color=line[0].get_color(),
+                profile["relative_depth"],
+                profile["pca_id"],
+                marker="s",
+                color=line[0].get_color(),
                 label=label or "PCA-ID",
             )
     id_ax.set_ylabel("intrinsic dimension\n(TwoNN)")

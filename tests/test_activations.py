@@ -13,7 +13,14 @@ from torch import nn
 from torch.utils.data import TensorDataset
 from torchvision import models
 
-from sklearn_id import DepthProfile, LayerActivationTransformer, PCADimension, TwoNNDimension, list_layers, make_id_scorer
+from sklearn_id import (
+    DepthProfile,
+    LayerActivationTransformer,
+    PCADimension,
+    TwoNNDimension,
+    list_layers,
+    make_id_scorer,
+)
 
 from _float32 import assert_float32_close, assert_same_twonn
 
@@ -93,9 +100,7 @@ def test_pipelines_fit_on_digits_and_images(digits, digits_net, images):
     for model in (digits_net, digits_net.module_):
         pipeline = make_pipeline(LayerActivationTransformer(model, "1"), TwoNNDimension()).fit(X)
         assert_same_twonn(pipeline[-1].dimension_, hidden, digits_net.module_)
-    pipeline = make_pipeline(
-        LayerActivationTransformer(digits_net, "1"), StandardScaler(), PCADimension()
-    ).fit(X)
+    pipeline = make_pipeline(LayerActivationTransformer(digits_net, "1"), StandardScaler(), PCADimension()).fit(X)
     assert pipeline[-1].dimension_ == PCADimension().fit(StandardScaler().fit_transform(hidden)).dimension_
     torch.manual_seed(0)
     resnet = models.resnet18(weights=None)
@@ -108,7 +113,10 @@ def test_datasets_of_inputs_or_pairs(digits):
     X, y = digits
     module = nn.Sequential(nn.Linear(64, 8), nn.Tanh())
     expected = LayerActivationTransformer(module, "1").fit_transform(X[:300])
-    for dataset in (TensorDataset(torch.from_numpy(X[:300])), TensorDataset(torch.from_numpy(X[:300]), torch.from_numpy(y[:300]))):
+    for dataset in (
+        TensorDataset(torch.from_numpy(X[:300])),
+        TensorDataset(torch.from_numpy(X[:300]), torch.from_numpy(y[:300])),
+    ):
         transformer = LayerActivationTransformer(module, "1", batch_size=64).fit(dataset)
         np.testing.assert_array_equal(transformer.transform(dataset), expected)
 
@@ -161,7 +169,9 @@ def test_feature_names_params_and_clone(digits, digits_net):
     cloned = clone(transformer).set_params(layer="0", batch_size=7)
     assert cloned.get_params()["layer"] == "0" and cloned.batch_size == 7
     # FrozenEstimator keeps the fitted net through clone.
-    assert_float32_close(cloned.fit_transform(X[:50]), hooked_reference(digits_net.module_, "0", X[:50]), digits_net.module_)
+    assert_float32_close(
+        cloned.fit_transform(X[:50]), hooked_reference(digits_net.module_, "0", X[:50]), digits_net.module_
+    )
 
 
 def test_cuda_oom_halves_the_batch(digits):
@@ -204,7 +214,13 @@ def test_list_layers_in_forward_order():
         ("not a model", "0", np.zeros((3, 4), np.float32), TypeError, "torch.nn.Module or a fitted skorch net"),
         (nn.Sequential(nn.Linear(4, 2)), "0", np.zeros((0, 4), np.float32), ValueError, "X is empty"),
         (nn.Sequential(nn.Linear(4, 2)), "0", np.zeros((3, 5), np.float32), ValueError, "expects 4 input features"),
-        (nn.Sequential(nn.Conv2d(3, 2, 3)), "0", np.zeros((3, 1, 8, 8), np.float32), ValueError, "expects 3 input channels"),
+        (
+            nn.Sequential(nn.Conv2d(3, 2, 3)),
+            "0",
+            np.zeros((3, 1, 8, 8), np.float32),
+            ValueError,
+            "expects 3 input channels",
+        ),
     ],
     ids=["unknown-layer", "not-a-model", "empty", "linear-shape", "conv-channels"],
 )
@@ -250,7 +266,9 @@ def test_a_pandas_pipeline_feeds_the_transformer_a_dataframe():
     assert_float32_close(frame.to_numpy(), expected, net)
     assert_float32_close(pipeline.transform(X[:7]).to_numpy(), expected[:7], net)
     # Nested lists convert too; what numpy cannot make numeric is refused with what to pass.
-    assert_float32_close(LayerActivationTransformer(net, "1", device="cpu").fit_transform(scaled.tolist()), expected, net)
+    assert_float32_close(
+        LayerActivationTransformer(net, "1", device="cpu").fit_transform(scaled.tolist()), expected, net
+    )
     with pytest.raises(TypeError, match="does not convert to a numeric array"):
         LayerActivationTransformer(net, "1", device="cpu").fit_transform([[1.0, "a", 0.0, 0.0]] * 3)
 

@@ -19,7 +19,9 @@ def _imports():
                 for alias in node.names:
                     edges.append((node.module, alias.name, node.lineno))
             elif isinstance(node, ast.Import):
-                edges += [(alias.name, None, node.lineno) for alias in node.names if alias.name.startswith("sklearn_id")]
+                edges += [
+                    (alias.name, None, node.lineno) for alias in node.names if alias.name.startswith("sklearn_id")
+                ]
         found[module] = edges
     return found
 
@@ -38,7 +40,10 @@ def test_no_import_cycle_even_through_lazy_imports():
     graph = {module: {source for source, _, _ in edges} for module, edges in _imports().items()}
     # The package __init__ only re-exports: an import of "sklearn_id" from inside stands for what it exports.
     exported = graph.pop("sklearn_id")
-    graph = {module: (targets - {"sklearn_id"}) | (exported if "sklearn_id" in targets else set()) for module, targets in graph.items()}
+    graph = {
+        module: (targets - {"sklearn_id"}) | (exported if "sklearn_id" in targets else set())
+        for module, targets in graph.items()
+    }
     cycles = []
 
     def visit(module, path):

@@ -77,7 +77,9 @@ def _subsets(n_samples, n_resamples, seed):
     return [np.sort(rng.choice(n_samples, int(round(0.9 * n_samples)), replace=False)) for _ in range(n_resamples)]
 
 
-@pytest.mark.parametrize("estimator", [SpreadDimension(), ThirdNeighbourDimension()], ids=["fit-only", "neighbour-seam"])
+@pytest.mark.parametrize(
+    "estimator", [SpreadDimension(), ThirdNeighbourDimension()], ids=["fit-only", "neighbour-seam"]
+)
 def test_a_users_estimator_works_in_depth_profile(model, inputs, estimator):
     profile = DepthProfile(model, id_estimator=estimator, pca_estimator=None, random_state=0, device="cpu").fit(inputs)
     subsets = _subsets(len(inputs), 5, 0)
@@ -110,7 +112,9 @@ def test_the_reuse_equals_refitting_with_duplicates_too(rng):
         np.testing.assert_allclose(reused[1], refitted[1], rtol=1e-12)
 
 
-@pytest.mark.parametrize("estimator", [SpreadDimension(), ThirdNeighbourDimension()], ids=["fit-only", "neighbour-seam"])
+@pytest.mark.parametrize(
+    "estimator", [SpreadDimension(), ThirdNeighbourDimension()], ids=["fit-only", "neighbour-seam"]
+)
 def test_a_users_estimator_works_in_id_scaling(curved_data, estimator):
     curve = id_scaling(estimator, curved_data, n_min=300, random_state=4)
     shuffled = curved_data[check_random_state(4).permutation(len(curved_data))]
@@ -121,7 +125,9 @@ def test_a_users_estimator_works_in_id_scaling(curved_data, estimator):
         assert row["id"] == pytest.approx(np.mean(ids), rel=1e-9)
 
 
-@pytest.mark.parametrize("estimator", [SpreadDimension(), ThirdNeighbourDimension()], ids=["fit-only", "neighbour-seam"])
+@pytest.mark.parametrize(
+    "estimator", [SpreadDimension(), ThirdNeighbourDimension()], ids=["fit-only", "neighbour-seam"]
+)
 def test_a_users_estimator_works_in_the_scorer(model, inputs, estimator):
     scorer = make_id_scorer("2", id_estimator=estimator, device="cpu")
     expected = type(estimator)().fit(_layer(model, "2", inputs)).dimension_
@@ -133,7 +139,9 @@ def test_dimension_from_neighbors_is_the_fit_on_the_same_neighbours(curved_data)
     for estimator in (TwoNNDimension(), TwoNNDimension(method="mle"), GRIDEDimension(n1=4, n2=8)):
         near, far = estimator.neighbor_ranks
         fitted = estimator.fit(curved_data)
-        assert estimator.dimension_from_neighbors(distances[:, [near, far]]) == pytest.approx(fitted.dimension_, rel=1e-12)
+        assert estimator.dimension_from_neighbors(distances[:, [near, far]]) == pytest.approx(
+            fitted.dimension_, rel=1e-12
+        )
     dimension, std = GRIDEDimension(n1=4, n2=8).dimension_from_neighbors(distances[:, [4, 8]], return_std=True)
     assert std == pytest.approx(GRIDEDimension(n1=4, n2=8).fit(curved_data).dimension_std_, rel=1e-12)
     mle, spread = TwoNNDimension(method="mle", discard_fraction=0.0).dimension_from_neighbors(

@@ -142,7 +142,10 @@ def _fails_before_any_model(monkeypatch):
         (["--ranks", "4"], "argument --ranks: '4': give two ranks as n1,n2"),
         (["--device", "gpu"], "argument --device: device='gpu' is not a device"),
         (["--checkpoint", "nowhere.pt"], "argument --checkpoint: nowhere.pt is not a file"),
-        (["--weights", "DEFAULT", "--checkpoint", __file__], "argument --checkpoint: not allowed with argument --weights"),
+        (
+            ["--weights", "DEFAULT", "--checkpoint", __file__],
+            "argument --checkpoint: not allowed with argument --weights",
+        ),
     ],
 )
 def test_bad_flags_are_one_line_errors_before_any_model(image_folder, monkeypatch, capsys, arguments, message):
@@ -223,8 +226,24 @@ def test_a_wrong_checkpoint_is_a_one_line_error(image_folder, tmp_path, capsys, 
 def test_gride_and_resampling_flags_reach_the_profile(image_folder, tmp_path, capsys):
     argv = ["profile", "--model", "torchvision:resnet18", "--images", str(image_folder), "--layers", "avgpool"]
     torch.manual_seed(0)
-    main([*argv, "--estimator", "gride", "--ranks", "2,4", "--n-resamples", "3", "--subsample", "0.8",
-          "--out", str(tmp_path), "--quiet", "--device", "cpu"])
+    main(
+        [
+            *argv,
+            "--estimator",
+            "gride",
+            "--ranks",
+            "2,4",
+            "--n-resamples",
+            "3",
+            "--subsample",
+            "0.8",
+            "--out",
+            str(tmp_path),
+            "--quiet",
+            "--device",
+            "cpu",
+        ]
+    )
     assert "GRIDEDimension(n1=2, n2=4)" in capsys.readouterr().out
     torch.manual_seed(0)
     model, transform = load_torchvision_model("torchvision:resnet18", None)
@@ -232,8 +251,13 @@ def test_gride_and_resampling_flags_reach_the_profile(image_folder, tmp_path, ca
     from sklearn_id import GRIDEDimension
 
     expected = DepthProfile(
-        model, layers=["avgpool"], id_estimator=GRIDEDimension(n1=2, n2=4), n_resamples=3, subsample=0.8,
-        random_state=0, device="cpu",
+        model,
+        layers=["avgpool"],
+        id_estimator=GRIDEDimension(n1=2, n2=4),
+        n_resamples=3,
+        subsample=0.8,
+        random_state=0,
+        device="cpu",
     ).fit(dataset)
     table = pd.read_csv(tmp_path / "profile.csv")
     np.testing.assert_allclose(table[["id", "id_std"]], expected.profile_[["id", "id_std"]], rtol=1e-9)

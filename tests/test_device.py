@@ -128,7 +128,9 @@ def test_precision_holds_inside_the_call_and_the_flags_come_back(model, X, preci
     with torch.no_grad():
         exact = torch.tanh(model[0](torch.from_numpy(X))).numpy()
     # bfloat16 keeps 8 bits of mantissa: about 1e-2 relative; float32 is exact here.
-    np.testing.assert_allclose(activations, exact, rtol=2e-2 if precision == "bf16" else 1e-6, atol=1e-2 if precision == "bf16" else 1e-7)
+    np.testing.assert_allclose(
+        activations, exact, rtol=2e-2 if precision == "bf16" else 1e-6, atol=1e-2 if precision == "bf16" else 1e-7
+    )
 
 
 def test_the_flags_come_back_when_the_forward_pass_fails(X):
@@ -179,13 +181,16 @@ def _record_searches(monkeypatch, *, fake_cuda):
         monkeypatch.setattr(_device, "_cuda_available", lambda: True)
     seen = []
     for module, name in [(_neighbors, "kneighbors"), (_neighbors, "neighbor_distances_at"), (_base, "kneighbors")]:
-
-        def recording(*args, device="cpu", _search=getattr(module, name), **kwargs):
-            seen.append(str(device))
-            return _search(*args, device="cpu" if fake_cuda else device, **kwargs)
-
-        monkeypatch.setattr(module, name, recording)
+        monkeypatch.setattr(module, name, _recording(getattr(module, name), seen, fake_cuda))
     return seen
+
+
+def _recording(search, seen, fake_cuda):
+    def recording(*args, device="cpu", **kwargs):
+        seen.append(str(device))
+        return search(*args, device="cpu" if fake_cuda else device, **kwargs)
+
+    return recording
 
 
 def _every_call_on_the_cpu(model, X):

@@ -1,10 +1,10 @@
-"""The documentation reads offline: maths rendered when it is built, and every public method documented on its class page."""
+"""The documentation reads offline: maths rendered when built, every public method documented on its class page."""
 
 import inspect
 import re
-from html import unescape
 import subprocess
 import sys
+from html import unescape
 from pathlib import Path
 
 import pytest
@@ -46,7 +46,9 @@ def test_every_public_method_is_documented_on_its_class_page(site):
             for member, value in inspect.getmembers(cls)
             if not member.startswith("_")
             and (inspect.isfunction(value) or isinstance(value, property))
-            and getattr(value, "__module__", getattr(getattr(value, "fget", None), "__module__", "")).startswith("sklearn_id")
+            and getattr(value, "__module__", getattr(getattr(value, "fget", None), "__module__", "")).startswith(
+                "sklearn_id"
+            )
         ]
         assert {"fit"} <= set(own)
         for member in own:

@@ -33,7 +33,10 @@ def test_mle_is_the_maximum_of_the_written_out_likelihood(rng, n1, n2):
     estimate = gride_mle(mu, n1, n2)
     # A bounded minimiser only resolves a flat minimum to ~sqrt(machine epsilon) ...
     expected = optimize.minimize_scalar(
-        negative_log_likelihood, bounds=(0.5, 50), args=(mu, n1, n2), method="bounded",
+        negative_log_likelihood,
+        bounds=(0.5, 50),
+        args=(mu, n1, n2),
+        method="bounded",
         options={"xatol": 1e-12},
     ).x
     assert estimate == pytest.approx(expected, rel=1e-7)

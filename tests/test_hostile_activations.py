@@ -43,8 +43,10 @@ def X(rng):
 
 def test_a_layer_that_reduces_over_the_batch_is_refused(X):
     model = nn.Sequential(nn.Linear(4, 8), BatchMean(), nn.Linear(8, 2))
-    for call in (lambda: LayerActivationTransformer(model, "1", device="cpu", batch_size=64).fit(X).transform(X),
-                 lambda: DepthProfile(model, layers=["0", "1"], device="cpu").fit(X)):
+    for call in (
+        lambda: LayerActivationTransformer(model, "1", device="cpu", batch_size=64).fit(X).transform(X),
+        lambda: DepthProfile(model, layers=["0", "1"], device="cpu").fit(X),
+    ):
         with pytest.raises(ValueError, match=r"Layer '1' returned 1 rows for a batch of \d+ samples"):
             call()
 
@@ -66,7 +68,9 @@ def test_the_first_batch_error_says_what_actually_happened(X):
         def forward(self, x):
             raise RuntimeError("my module refuses on purpose")
 
-    with pytest.raises(ValueError, match="failed on its first batch, of shape .*: RuntimeError: my module refuses on purpose"):
+    with pytest.raises(
+        ValueError, match="failed on its first batch, of shape .*: RuntimeError: my module refuses on purpose"
+    ):
         LayerActivationTransformer(nn.Sequential(Refuses()), "0", device="cpu").fit(X)
     embedding = nn.Sequential(nn.Embedding(10, 3))
     with pytest.raises(ValueError, match=r"of shape \(1, 4\) and dtype float32: RuntimeError: .*Long"):

@@ -1,8 +1,7 @@
-"""Hostile inputs, kind 6: a number the sample cannot support comes with a warning that names the numbers, and a flag."""
+"""Hostile inputs, kind 6: a number the sample cannot support comes with a warning naming the numbers, and a flag."""
 
 import warnings
 
-import numpy as np
 import pytest
 import torch
 from sklearn.datasets import make_swiss_roll
@@ -38,7 +37,9 @@ def test_the_readme_resnet_on_random_images_flags_its_layers():
     torch.manual_seed(0)
     images = torch.randn(500, 3, 64, 64, generator=torch.Generator().manual_seed(0)).numpy()
     profile, messages = _undersampled_warnings(
-        lambda: DepthProfile(resnet18(weights=None), layers=["input", "layer4", "fc"], n_resamples=0, device="cpu").fit(images)
+        lambda: DepthProfile(resnet18(weights=None), layers=["input", "layer4", "fc"], n_resamples=0, device="cpu").fit(
+            images
+        )
     )
     table = profile.profile_.set_index("layer")
     assert table.loc["input", "id"] > 100 and bool(table.loc["input", "undersampled"])
@@ -58,5 +59,7 @@ def test_well_sampled_data_do_not_warn():
     torch.manual_seed(0)
     net = make_digits_classifier(max_epochs=3).fit(images, labels)
     for model in (net, make_digits_classifier().initialize()):
-        profile, messages = _undersampled_warnings(lambda: DepthProfile(model, random_state=0, device="cpu").fit(images))
+        profile, messages = _undersampled_warnings(
+            lambda model=model: DepthProfile(model, random_state=0, device="cpu").fit(images)
+        )
         assert messages == [] and not profile.profile_["undersampled"].any()

@@ -87,13 +87,21 @@ class Pairs(Dataset):
 
 
 CALLS = {
-    "transformer": lambda model, X: LayerActivationTransformer(model, "3", device="cpu", batch_size=64).fit_transform(X),
-    "transformer-dataset": lambda model, X: LayerActivationTransformer(model, "3", device="cpu").fit_transform(Pairs(X)),
+    "transformer": lambda model, X: LayerActivationTransformer(model, "3", device="cpu", batch_size=64).fit_transform(
+        X
+    ),
+    "transformer-dataset": lambda model, X: LayerActivationTransformer(model, "3", device="cpu").fit_transform(
+        Pairs(X)
+    ),
     "list_layers": lambda model, X: list_layers(model, X[:2], device="cpu"),
     "depth_profile": lambda model, X: DepthProfile(model, device="cpu", random_state=0).fit(X),
-    "depth_profile-dataset": lambda model, X: DepthProfile(model, device="cpu", random_state=0).fit(TensorDataset(torch.from_numpy(X))),
+    "depth_profile-dataset": lambda model, X: DepthProfile(model, device="cpu", random_state=0).fit(
+        TensorDataset(torch.from_numpy(X))
+    ),
     "scorer": lambda model, X: make_id_scorer("3", device="cpu")(model, X),
-    "precision-tf32": lambda model, X: LayerActivationTransformer(model, "3", device="cpu", precision="tf32").fit_transform(X),
+    "precision-tf32": lambda model, X: LayerActivationTransformer(
+        model, "3", device="cpu", precision="tf32"
+    ).fit_transform(X),
 }
 
 
@@ -124,10 +132,14 @@ def test_an_unknown_layer_fails_before_touching_the_model(model, X):
 
 def test_lazy_modules_are_not_materialised(X):
     model = nn.Sequential(nn.LazyLinear(8), nn.Tanh())
-    for call in (lambda: list_layers(model, X[:1], device="cpu"),
-                 lambda: LayerActivationTransformer(model, "1", device="cpu").fit(X),
-                 lambda: DepthProfile(model, device="cpu").fit(X)):
-        with pytest.raises(ValueError, match=r"lazy module\(s\) \['0'\] have no parameters yet.* Run one forward pass first"):
+    for call in (
+        lambda: list_layers(model, X[:1], device="cpu"),
+        lambda: LayerActivationTransformer(model, "1", device="cpu").fit(X),
+        lambda: DepthProfile(model, device="cpu").fit(X),
+    ):
+        with pytest.raises(
+            ValueError, match=r"lazy module\(s\) \['0'\] have no parameters yet.* Run one forward pass first"
+        ):
             call()
     assert isinstance(model[0], nn.LazyLinear) and model[0].has_uninitialized_params()
     model(torch.from_numpy(X[:2]))  # the user's own first pass initialises it; then reading works

@@ -57,9 +57,14 @@ def test_pca_dimension_does_not_depend_on_the_scale(rng, scale):
         expected = PCADimension(threshold=threshold).fit(X).dimension_
         fitted = PCADimension(threshold=threshold).fit(X * scale)
         assert fitted.dimension_ == expected
-        np.testing.assert_allclose(fitted.inverse_transform(fitted.transform(X * scale)) / scale,
-                                   PCADimension(threshold=threshold).fit(X).inverse_transform(
-                                       PCADimension(threshold=threshold).fit(X).transform(X)), rtol=1e-6, atol=1e-9)
+        np.testing.assert_allclose(
+            fitted.inverse_transform(fitted.transform(X * scale)) / scale,
+            PCADimension(threshold=threshold)
+            .fit(X)
+            .inverse_transform(PCADimension(threshold=threshold).fit(X).transform(X)),
+            rtol=1e-6,
+            atol=1e-9,
+        )
     assert PCADimension(threshold=1.0).fit(X * scale).dimension_ == 5
 
 

@@ -33,19 +33,29 @@ def test_a_dead_layer_gets_nan_and_a_warning_and_the_other_rows_are_unchanged(X)
         profile = DepthProfile(model, layers=["input", "1", "3", "4"], device="cpu", random_state=0).fit(X)
     messages = [str(w.message) for w in caught if issubclass(w.category, UndefinedLayerWarning)]
     assert messages == [
-        "Layer '4' gets NaN for its ID: All 300 points are identical: their intrinsic dimension is undefined. Check the input data.",
-        "Layer '4' gets NaN for its PCA-ID: All samples are identical: the data have no variance, so no principal component explains any. Check the input data.",
+        "Layer '4' gets NaN for its ID: All 300 points are identical: their intrinsic dimension is undefined. "
+        "Check the input data.",
+        "Layer '4' gets NaN for its PCA-ID: All samples are identical: the data have no variance, so no principal "
+        "component explains any. Check the input data.",
     ]
     table = profile.profile_.set_index("layer")
     assert table.loc["4", ["id", "id_std", "pca_id"]].isna().all()
-    alone = DepthProfile(live, layers=["input", "1", "3"], device="cpu", random_state=0).fit(X).profile_.set_index("layer")
-    np.testing.assert_array_equal(table.loc[["input", "1", "3"], ["id", "id_std", "pca_id"]], alone[["id", "id_std", "pca_id"]])
+    alone = (
+        DepthProfile(live, layers=["input", "1", "3"], device="cpu", random_state=0).fit(X).profile_.set_index("layer")
+    )
+    np.testing.assert_array_equal(
+        table.loc[["input", "1", "3"], ["id", "id_std", "pca_id"]], alone[["id", "id_std", "pca_id"]]
+    )
 
 
 @pytest.mark.parametrize(
     "model, layers, match",
     [
-        (nn.Linear(4, 2), "auto", r"has no submodules, so there are no layers to profile .* torch.nn.Sequential\(model\)"),
+        (
+            nn.Linear(4, 2),
+            "auto",
+            r"has no submodules, so there are no layers to profile .* torch.nn.Sequential\(model\)",
+        ),
         (nn.Sequential(nn.Linear(4, 2)), [], "layers is empty: pass 'auto' or at least one name"),
     ],
     ids=["no-children", "no-layers"],
@@ -60,11 +70,25 @@ def test_a_corrupt_image_among_good_ones_is_a_one_line_error(tmp_path, capsys):
     for label in ("a", "b"):
         (tmp_path / label).mkdir()
         for index in range(4):
-            Image.fromarray(rng.integers(0, 256, size=(32, 32, 3), dtype=np.uint8)).save(tmp_path / label / f"{index}.png")
+            Image.fromarray(rng.integers(0, 256, size=(32, 32, 3), dtype=np.uint8)).save(
+                tmp_path / label / f"{index}.png"
+            )
     (tmp_path / "b" / "broken.png").write_bytes(b"not an image")
     with pytest.raises(SystemExit) as exit_info:
-        main(["profile", "--model", "torchvision:resnet18", "--images", str(tmp_path), "--quiet", "--device", "cpu",
-              "--out", str(tmp_path / "out")])
+        main(
+            [
+                "profile",
+                "--model",
+                "torchvision:resnet18",
+                "--images",
+                str(tmp_path),
+                "--quiet",
+                "--device",
+                "cpu",
+                "--out",
+                str(tmp_path / "out"),
+            ]
+        )
     assert exit_info.value.code == 2
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and "could not be read" in error[0] and "broken.png" in error[0]

@@ -22,26 +22,50 @@ MU = np.random.default_rng(0).pareto(3.0, size=500) + 1
 @pytest.mark.parametrize(
     "call, match",
     [
-        (lambda: twonn_mle(MU, discard_fraction=-0.5), "'discard_fraction' parameter of twonn_mle must be a float in the range \\[0.0, 1.0\\)"),
+        (
+            lambda: twonn_mle(MU, discard_fraction=-0.5),
+            "'discard_fraction' parameter of twonn_mle must be a float in the range \\[0.0, 1.0\\)",
+        ),
         (lambda: twonn_mle(MU, discard_fraction=1.0), "'discard_fraction' parameter of twonn_mle"),
-        (lambda: twonn_linear_fit(MU, discard_fraction=0.0), "'discard_fraction' parameter of twonn_linear_fit must be a float in the range \\(0.0, 1.0\\)"),
-        (lambda: twonn_interval(MU, confidence=1.5), "'confidence' parameter of twonn_interval must be a float in the range \\(0.0, 1.0\\)"),
+        (
+            lambda: twonn_linear_fit(MU, discard_fraction=0.0),
+            "'discard_fraction' parameter of twonn_linear_fit must be a float in the range \\(0.0, 1.0\\)",
+        ),
+        (
+            lambda: twonn_interval(MU, confidence=1.5),
+            "'confidence' parameter of twonn_interval must be a float in the range \\(0.0, 1.0\\)",
+        ),
         (lambda: twonn_interval(MU, confidence=0.0), "'confidence' parameter of twonn_interval"),
         (lambda: gride_mle(MU, n1=0), "'n1' parameter of gride_mle"),
         (lambda: gride_mle(MU, n1=3, n2=2), "GRIDE needs 1 <= n1 < n2"),
         (lambda: twonn_mle(np.r_[MU, np.nan]), "Input mu contains NaN"),
         (lambda: twonn_linear_fit(np.r_[MU, np.inf]), "Input mu contains infinity"),
         (lambda: gride_mle(np.r_[MU, np.nan]), "Input mu contains NaN"),
-        (lambda: twonn_mle(np.r_[MU, 0.5]), "must be at least 1, but 1 are below 1 .* pass the farther neighbour's distance over the nearer one's"),
+        (
+            lambda: twonn_mle(np.r_[MU, 0.5]),
+            "must be at least 1, but 1 are below 1 .* pass the farther neighbour's distance over the nearer one's",
+        ),
         (lambda: gride_mle(1 / MU), "must be at least 1, but 500 are below 1"),
         (lambda: twonn_interval(MU.reshape(50, 10)), "mu must be a 1-D array of ratios, got shape \\(50, 10\\)"),
         (lambda: twonn_mle([2.0]), "At least 2 ratios are needed"),
         (lambda: twonn_mle([]), "ratios|empty|0 sample"),
     ],
     ids=[
-        "mle-negative-discard", "mle-discard-one", "linear-discard-zero", "interval-confidence-above-one",
-        "interval-confidence-zero", "gride-n1-zero", "gride-n1-above-n2", "mle-nan", "linear-inf", "gride-nan",
-        "mle-below-one", "gride-inverted", "interval-2d", "mle-single", "mle-empty",
+        "mle-negative-discard",
+        "mle-discard-one",
+        "linear-discard-zero",
+        "interval-confidence-above-one",
+        "interval-confidence-zero",
+        "gride-n1-zero",
+        "gride-n1-above-n2",
+        "mle-nan",
+        "linear-inf",
+        "gride-nan",
+        "mle-below-one",
+        "gride-inverted",
+        "interval-2d",
+        "mle-single",
+        "mle-empty",
     ],
 )
 def test_pure_functions_refuse_bad_arguments(call, match):
@@ -93,8 +117,12 @@ def test_id_scaling_and_depth_profile_validate_the_estimators_settings(data, est
 
 def test_depth_profile_refuses_a_precomputed_estimator_before_any_pass(data):
     model = nn.Sequential(nn.Linear(4, 8), nn.Tanh())
-    with pytest.raises(ValueError, match="computes each layer's distances itself: pass an id_estimator with metric='euclidean'"):
-        DepthProfile(model, id_estimator=TwoNNDimension(metric="precomputed"), device="cpu").fit(data.astype(np.float32))
+    with pytest.raises(
+        ValueError, match="computes each layer's distances itself: pass an id_estimator with metric='euclidean'"
+    ):
+        DepthProfile(model, id_estimator=TwoNNDimension(metric="precomputed"), device="cpu").fit(
+            data.astype(np.float32)
+        )
 
 
 def test_the_scorer_can_be_pickled_inside_a_fitted_search():

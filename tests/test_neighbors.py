@@ -8,8 +8,8 @@ from scipy.spatial.distance import cdist
 from sklearn_id._neighbors import (
     DuplicatePointsWarning,
     distinct_neighbor_distances,
-    kneighbors,
     group_edges,
+    kneighbors,
     kneighbors_precomputed,
     neighbor_distances_at,
     nested_kneighbors,
@@ -27,9 +27,7 @@ def brute_force(X, k, Y=None):
     return np.take_along_axis(D, order, axis=1), order
 
 
-@pytest.mark.parametrize(
-    "offset, scale", [(0.0, 1.0), (1e4, 1.0), (0.0, 1e-6), (1e4, 1e-3), (0.0, 1e12)]
-)
+@pytest.mark.parametrize("offset, scale", [(0.0, 1.0), (1e4, 1.0), (0.0, 1e-6), (1e4, 1e-3), (0.0, 1e12)])
 @pytest.mark.parametrize("k", [1, 2, 7])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_matches_float64_brute_force(curved_data, offset, scale, k, dtype):
@@ -92,9 +90,7 @@ def test_torch_path_matches_numpy_path(curved_data):
     np.testing.assert_allclose(torch_distances, distances, rtol=1e-12)
     np.testing.assert_array_equal(torch_indices, indices)
     queries = X[:40] + 0.01
-    np.testing.assert_array_equal(
-        kneighbors_torch(queries, 5, Y=X, device="cpu")[1], kneighbors(queries, 5, Y=X)[1]
-    )
+    np.testing.assert_array_equal(kneighbors_torch(queries, 5, Y=X, device="cpu")[1], kneighbors(queries, 5, Y=X)[1])
 
 
 @pytest.mark.parametrize("block_size", [64, 2048])
@@ -119,7 +115,9 @@ def test_distances_at_ranks_equal_a_brute_force(curved_data, offset, decimals):
     X = X + offset
     ranks = [1, 2, 4, 8, 16, 32, 64]
     expected, _ = brute_force(X, 64)
-    np.testing.assert_allclose(neighbor_distances_at(X, ranks, block_size=256), expected[:, np.array(ranks) - 1], rtol=1e-12)
+    np.testing.assert_allclose(
+        neighbor_distances_at(X, ranks, block_size=256), expected[:, np.array(ranks) - 1], rtol=1e-12
+    )
 
 
 def test_group_by_group_torch_search_equals_the_nested_pass(curved_data):
@@ -222,9 +220,7 @@ def test_a_tensor_is_searched_where_it_lives(curved_data):
     np.testing.assert_array_equal(
         kneighbors(queries, 5, Y=X)[1], brute_force(queries.numpy().astype(np.float64), 5, Y=reference)[1]
     )
-    np.testing.assert_allclose(
-        neighbor_distances_at(X, [2, 5]), brute_force(reference, 5)[0][:, [1, 4]], rtol=1e-12
-    )
+    np.testing.assert_allclose(neighbor_distances_at(X, [2, 5]), brute_force(reference, 5)[0][:, [1, 4]], rtol=1e-12)
 
 
 def test_duplicates_in_a_tensor_are_collapsed_like_in_an_array(curved_data):

@@ -22,9 +22,7 @@ def spectrum_data(rng):
     return (white * np.sqrt([0.5, 0.3, 0.15, 0.05])) @ basis.T + 7.0
 
 
-@pytest.mark.parametrize(
-    "threshold, expected", [(0.4, 1), (0.5, 1), (0.79, 2), (0.9, 3), (0.96, 4), (1.0, 4)]
-)
+@pytest.mark.parametrize("threshold, expected", [(0.4, 1), (0.5, 1), (0.79, 2), (0.9, 3), (0.96, 4), (1.0, 4)])
 def test_dimension_is_the_count_reaching_the_threshold(spectrum_data, threshold, expected):
     estimator = PCADimension(threshold=threshold).fit(spectrum_data)
     np.testing.assert_allclose(estimator.explained_variance_ratio_[:4], [0.5, 0.3, 0.15, 0.05], atol=1e-12)

@@ -145,19 +145,40 @@ def test_auto_checkpoints_follow_the_paper():
     resnet = models.resnet18(weights=None)
     table = list_layers(resnet, torch.zeros(1, 3, 64, 64))
     assert auto_checkpoints(resnet, table) == [
-        "input", "maxpool", "layer1", "layer2", "layer3", "layer4", "avgpool", "fc"
+        "input",
+        "maxpool",
+        "layer1",
+        "layer2",
+        "layer3",
+        "layer4",
+        "avgpool",
+        "fc",
     ]
     vgg = models.vgg16(weights=None)
     table = list_layers(vgg, torch.zeros(1, 3, 32, 32))
     assert auto_checkpoints(vgg, table) == [
-        "input", "features.4", "features.9", "features.16", "features.23", "features.30",
-        "avgpool", "classifier.0", "classifier.3", "classifier.6",
+        "input",
+        "features.4",
+        "features.9",
+        "features.16",
+        "features.23",
+        "features.30",
+        "avgpool",
+        "classifier.0",
+        "classifier.3",
+        "classifier.6",
     ]
     alexnet = models.alexnet(weights=None)
     table = list_layers(alexnet, torch.zeros(1, 3, 64, 64))
     assert auto_checkpoints(alexnet, table) == [
-        "input", "features.2", "features.5", "features.12", "avgpool",
-        "classifier.1", "classifier.4", "classifier.6",
+        "input",
+        "features.2",
+        "features.5",
+        "features.12",
+        "avgpool",
+        "classifier.1",
+        "classifier.4",
+        "classifier.6",
     ]
 
 

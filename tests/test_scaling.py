@@ -49,7 +49,9 @@ def test_decimation_is_reproducible_and_follows_the_seed(curved_data):
 
 def test_precomputed_decimation_equals_coordinates(curved_data):
     coordinates = id_scaling(TwoNNDimension(), curved_data, n_min=50, random_state=0)
-    distances = id_scaling(TwoNNDimension(metric="precomputed"), cdist(curved_data, curved_data), n_min=50, random_state=0)
+    distances = id_scaling(
+        TwoNNDimension(metric="precomputed"), cdist(curved_data, curved_data), n_min=50, random_state=0
+    )
     np.testing.assert_allclose(distances.to_numpy(), coordinates.to_numpy(), rtol=1e-12)
 
 

@@ -46,7 +46,12 @@ def test_grid_search_reports_accuracy_and_id_side_by_side(digits):
     X, y = digits
     torch.manual_seed(0)
     net = skorch.NeuralNetClassifier(
-        Hidden, max_epochs=10, lr=0.01, optimizer=torch.optim.Adam, train_split=None, verbose=0,
+        Hidden,
+        max_epochs=10,
+        lr=0.01,
+        optimizer=torch.optim.Adam,
+        train_split=None,
+        verbose=0,
         criterion=nn.CrossEntropyLoss,
     )
     scorer = make_id_scorer("hidden")

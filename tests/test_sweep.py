@@ -116,9 +116,16 @@ def test_failures_name_the_model_and_keep_the_others(images, tmp_path):
     broken.write_bytes(b"not a checkpoint")
     wrong = {key: value[..., :1] if value.dim() > 1 else value for key, value in specs["seed 0"].items()}
     # Neither alphabetical nor the order in which they fail: the message follows the user's order.
-    specs = {"wrong shapes": wrong, "seed 0": specs["seed 0"], "missing": str(tmp_path / "missing.pt"),
-             "seed 1": specs["seed 1"], "broken": str(broken)}
-    with pytest.raises(SweepError, match=r"3 of 5 model\(s\) failed: 'wrong shapes': .*'missing': .*'broken': ") as info:
+    specs = {
+        "wrong shapes": wrong,
+        "seed 0": specs["seed 0"],
+        "missing": str(tmp_path / "missing.pt"),
+        "seed 1": specs["seed 1"],
+        "broken": str(broken),
+    }
+    with pytest.raises(
+        SweepError, match=r"3 of 5 model\(s\) failed: 'wrong shapes': .*'missing': .*'broken': "
+    ) as info:
         profile_sweep(specs, images, architecture=architecture, n_jobs=2, **PARAMS)
     assert list(info.value.errors) == ["wrong shapes", "missing", "broken"]
     assert "is not a state dict of DigitsCNN: wrong shape" in info.value.errors["wrong shapes"]
@@ -186,7 +193,7 @@ def test_the_cluster_receives_the_data_once_per_worker(images, tmp_path, cluster
     assert {worker: now[worker] - received[worker] for worker in now} == {worker: 1 for worker in now}
     # ... and never from a peer: no array moved between workers during the sweep (8 tasks).
     after = _transfers(cluster)
-    moved = [key for worker in after for key in after[worker][len(before[worker]):] if key.startswith("ndarray-")]
+    moved = [key for worker in after for key in after[worker][len(before[worker]) :] if key.startswith("ndarray-")]
     assert moved == []
     # The copies are forgotten when the sweep ends.
     held = cluster.run(lambda dask_worker: len(dask_worker.__dict__.get("_sklearn_id_sweeps", {})))
@@ -195,9 +202,7 @@ def test_the_cluster_receives_the_data_once_per_worker(images, tmp_path, cluster
 
 def _transfers(client):
     """Each worker's incoming transfers, as the keys received, oldest first."""
-    return client.run(
-        lambda dask_worker: [key for entry in dask_worker.transfer_incoming_log for key in entry["keys"]]
-    )
+    return client.run(lambda dask_worker: [key for entry in dask_worker.transfer_incoming_log for key in entry["keys"]])
 
 
 @pytest.mark.slow
@@ -236,9 +241,9 @@ def test_the_callback_records_the_profile_of_the_module_at_each_recorded_epoch(i
     snapshot = Snapshot()
     callback = DepthProfileCallback(images, every=2, n_resamples=3, random_state=0)
     torch.manual_seed(0)
-    net = make_digits_classifier(
-        max_epochs=4, device="cpu", callbacks=[callback, snapshot], width=8, hidden=32
-    ).fit(images, labels)
+    net = make_digits_classifier(max_epochs=4, device="cpu", callbacks=[callback, snapshot], width=8, hidden=32).fit(
+        images, labels
+    )
     table = history_profiles(net)
     assert sorted(set(table["epoch"])) == [2, 4]
     for epoch in (2, 4):

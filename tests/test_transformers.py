@@ -1,4 +1,4 @@
-"""Transformers: token pooling, texts in a pipeline, transformer checkpoints, on models built from configs (no download)."""
+"""Transformers: token pooling, texts in a pipeline, transformer checkpoints; models from configs (no download)."""
 
 import copy
 
@@ -62,7 +62,11 @@ def gpt2(n_layer=2):
 
 def bert():
     config = transformers.BertConfig(
-        num_hidden_layers=2, hidden_size=WIDTH, num_attention_heads=2, intermediate_size=64, vocab_size=400,
+        num_hidden_layers=2,
+        hidden_size=WIDTH,
+        num_attention_heads=2,
+        intermediate_size=64,
+        vocab_size=400,
         max_position_embeddings=64,
     )
     torch.manual_seed(0)
@@ -71,8 +75,16 @@ def bert():
 
 def llama():
     config = transformers.LlamaConfig(
-        num_hidden_layers=2, hidden_size=WIDTH, num_attention_heads=2, num_key_value_heads=2, intermediate_size=64,
-        vocab_size=400, max_position_embeddings=64, bos_token_id=0, eos_token_id=0, pad_token_id=0,
+        num_hidden_layers=2,
+        hidden_size=WIDTH,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        intermediate_size=64,
+        vocab_size=400,
+        max_position_embeddings=64,
+        bos_token_id=0,
+        eos_token_id=0,
+        pad_token_id=0,
     )
     torch.manual_seed(0)
     return transformers.LlamaForCausalLM(config)
@@ -134,7 +146,9 @@ def test_pooling_equals_a_hand_computation(name, side, texts, tokenizer):
     for pooling in POOLINGS:
         expected = hand_pool(states[1], mask, pooling)
         # From the texts, tokenized and padded batch by batch (batches of 5: their padding differs from HF's).
-        transformer = LayerActivationTransformer(model, block, tokenizer=padded, pooling=pooling, batch_size=5, device="cpu")
+        transformer = LayerActivationTransformer(
+            model, block, tokenizer=padded, pooling=pooling, batch_size=5, device="cpu"
+        )
         got = transformer.fit_transform(sample)
         assert got.shape == expected.shape
         assert_float32_close(got, expected, model)
@@ -159,7 +173,9 @@ def test_pooling_of_a_vit_equals_a_hand_computation(source):
     handle.remove()
     every = np.ones(captured["out"].shape[:2], dtype=bool)
     for pooling in POOLINGS:
-        got = LayerActivationTransformer(model, blocks[0], pooling=pooling, batch_size=16, device="cpu").fit_transform(images)
+        got = LayerActivationTransformer(model, blocks[0], pooling=pooling, batch_size=16, device="cpu").fit_transform(
+            images
+        )
         assert_float32_close(got, hand_pool(captured["out"], every, pooling), model)
     flat = LayerActivationTransformer(model, blocks[0], device="cpu").fit_transform(images)
     assert flat.shape == (40, captured["out"][0].numel())  # "auto" flattens image-model outputs
@@ -170,8 +186,14 @@ def vit(source):
     if source == "timm":
         timm = pytest.importorskip("timm")
         model = timm.create_model(
-            "vit_tiny_patch16_224", pretrained=False, img_size=32, patch_size=8, depth=2, embed_dim=WIDTH,
-            num_heads=2, num_classes=10,
+            "vit_tiny_patch16_224",
+            pretrained=False,
+            img_size=32,
+            patch_size=8,
+            depth=2,
+            embed_dim=WIDTH,
+            num_heads=2,
+            num_classes=10,
         )
         return model, ["blocks.0", "blocks.1"], ["pos_drop", "blocks.0", "blocks.1", "norm"]
     import torchvision
@@ -252,8 +274,16 @@ def test_a_llama_decoder_with_one_head_still_finds_its_embedding(texts, tokenize
     # The rotary embedding's output has the hidden width when there is one head: the checkpoint is
     # found by the tensor the first block reads, not by its shape.
     config = transformers.LlamaConfig(
-        num_hidden_layers=2, hidden_size=16, num_attention_heads=1, num_key_value_heads=1, intermediate_size=32,
-        vocab_size=400, max_position_embeddings=64, bos_token_id=0, eos_token_id=0, pad_token_id=0,
+        num_hidden_layers=2,
+        hidden_size=16,
+        num_attention_heads=1,
+        num_key_value_heads=1,
+        intermediate_size=32,
+        vocab_size=400,
+        max_position_embeddings=64,
+        bos_token_id=0,
+        eos_token_id=0,
+        pad_token_id=0,
     )
     model = transformers.LlamaForCausalLM(config)
     table = list_layers(model, texts[:2], tokenizer=tokenizer, device="cpu")
@@ -273,7 +303,9 @@ def test_a_pipeline_on_raw_text_fits_and_transforms(texts, tokenizer):
     ).fit(texts)
     encoding = tokenizer(texts, padding=True, return_tensors="np")
     expected = hooked_pooled(
-        model, ["transformer.h.1"], lambda m: m(**{k: torch.as_tensor(v) for k, v in encoding.items()}),
+        model,
+        ["transformer.h.1"],
+        lambda m: m(**{k: torch.as_tensor(v) for k, v in encoding.items()}),
         encoding["attention_mask"],
     )["transformer.h.1"]
     assert_same_twonn(pipeline[-1].dimension_, expected, model)
@@ -307,14 +339,23 @@ def test_grid_search_over_a_text_pipeline_scores_the_id(texts, tokenizer):
     y = (np.arange(len(texts)) >= len(texts) // 2).astype(np.int64)
     torch.manual_seed(0)
     net = skorch.NeuralNetClassifier(
-        TextClassifier, max_epochs=3, lr=0.01, optimizer=torch.optim.Adam, train_split=None, verbose=0,
-        criterion=torch.nn.CrossEntropyLoss, device="cpu",
+        TextClassifier,
+        max_epochs=3,
+        lr=0.01,
+        optimizer=torch.optim.Adam,
+        train_split=None,
+        verbose=0,
+        criterion=torch.nn.CrossEntropyLoss,
+        device="cpu",
     )
     pipeline = make_pipeline(HuggingfacePretrainedTokenizer(tokenizer, max_length=24), net)
     scorer = make_id_scorer("encoder", device="cpu")
     search = GridSearchCV(
-        pipeline, {"neuralnetclassifier__module__width": [8, 16]}, cv=2,
-        scoring={"accuracy": "accuracy", "id": scorer}, refit="accuracy",
+        pipeline,
+        {"neuralnetclassifier__module__width": [8, 16]},
+        cv=2,
+        scoring={"accuracy": "accuracy", "id": scorer},
+        refit="accuracy",
     ).fit(texts, y)
     assert np.all(search.cv_results_["mean_test_id"] < 0)
     fitted = search.best_estimator_
@@ -330,8 +371,9 @@ def test_pooling_a_vector_output_is_an_error(texts, tokenizer):
     calls = []
     handle = model.register_forward_pre_hook(lambda *_: calls.append(1))
     with pytest.raises(ValueError, match=r"pooling='mean' needs a token sequence.*layer 'pooler' outputs \(32,\)"):
-        DepthProfile(model, layers=["encoder.layer.0", "pooler"], pooling="mean", tokenizer=tokenizer,
-                     device="cpu").fit(texts)
+        DepthProfile(
+            model, layers=["encoder.layer.0", "pooler"], pooling="mean", tokenizer=tokenizer, device="cpu"
+        ).fit(texts)
     handle.remove()
     assert len(calls) <= 2  # the layer listing's passes over one text, none over the data
     vector = torch.nn.Sequential(torch.nn.Linear(4, 3))
@@ -355,9 +397,9 @@ def test_a_mask_of_the_wrong_shape_is_an_error(texts, tokenizer):
 def test_flattening_a_padded_batch_is_an_error(texts, tokenizer):
     model = gpt2()
     with pytest.raises(ValueError, match="would mix the padding"):
-        LayerActivationTransformer(
-            model, "transformer.h.0", tokenizer=tokenizer, pooling="flatten", device="cpu"
-        ).fit(texts[:10]).transform(texts[:10])
+        LayerActivationTransformer(model, "transformer.h.0", tokenizer=tokenizer, pooling="flatten", device="cpu").fit(
+            texts[:10]
+        ).transform(texts[:10])
 
 
 def test_empty_texts_are_errors(texts, tokenizer):
@@ -385,9 +427,7 @@ def test_texts_longer_than_the_model_are_errors_unless_truncated(tokenizer):
     shorter = LayerActivationTransformer(
         model, "transformer.h.0", tokenizer=tokenizer, max_length=10, truncation=True, device="cpu"
     )
-    assert_float32_close(
-        shorter.fit_transform([long_text]), expected.fit_transform([" ".join(["the"] * 10)]), model
-    )
+    assert_float32_close(shorter.fit_transform([long_text]), expected.fit_transform([" ".join(["the"] * 10)]), model)
 
 
 def test_a_tokenizer_without_a_padding_token_works(texts):
@@ -395,7 +435,9 @@ def test_a_tokenizer_without_a_padding_token_works(texts):
     without = train_tokenizer(texts, pad=False)
     assert without.pad_token is None
     with_pad = train_tokenizer(texts)
-    got = LayerActivationTransformer(model, "transformer.h.1", tokenizer=without, device="cpu").fit_transform(texts[:30])
+    got = LayerActivationTransformer(model, "transformer.h.1", tokenizer=without, device="cpu").fit_transform(
+        texts[:30]
+    )
     expected = LayerActivationTransformer(model, "transformer.h.1", tokenizer=with_pad, device="cpu").fit_transform(
         texts[:30]
     )
@@ -414,11 +456,18 @@ def test_the_tokens_pooling_profiles_a_token_cloud(texts, tokenizer):
     model = gpt2()
     encoding = tokenizer(texts[:60], padding=True, return_tensors="np")
     profile = DepthProfile(
-        model, layers=["transformer.h.1"], pooling="tokens", n_resamples=2, pca_estimator=None, random_state=0,
+        model,
+        layers=["transformer.h.1"],
+        pooling="tokens",
+        n_resamples=2,
+        pca_estimator=None,
+        random_state=0,
         device="cpu",
     ).fit(encoding)
     assert profile.n_samples_ == int(encoding["attention_mask"].sum())
-    tokens = LayerActivationTransformer(model, "transformer.h.1", pooling="tokens", device="cpu").fit_transform(encoding)
+    tokens = LayerActivationTransformer(model, "transformer.h.1", pooling="tokens", device="cpu").fit_transform(
+        encoding
+    )
     assert_same_twonn(profile.profile_["id"][0], tokens, model)
 
 
@@ -439,8 +488,22 @@ def test_the_command_line_profiles_a_saved_language_model(saved_lm, texts, tmp_p
     text_file = tmp_path / "texts.txt"
     text_file.write_text("\n".join(texts[:300]) + "\n\n", encoding="utf-8")  # blank lines are skipped
     out = tmp_path / "out"
-    main(["profile", "--model", f"hf:{saved_lm}", "--text", str(text_file), "--out", str(out), "--quiet",
-          "--n-resamples", "0", "--device", "cpu"])
+    main(
+        [
+            "profile",
+            "--model",
+            f"hf:{saved_lm}",
+            "--text",
+            str(text_file),
+            "--out",
+            str(out),
+            "--quiet",
+            "--n-resamples",
+            "0",
+            "--device",
+            "cpu",
+        ]
+    )
     table = pd.read_csv(out / "profile.csv")
     assert (out / "profile.png").stat().st_size > 10_000
     assert list(table["layer"]) == ["drop", "h.0", "h.1", "ln_f"]  # AutoModel: GPT2Model, without the head
@@ -459,8 +522,26 @@ def test_the_command_line_cuts_texts_only_when_asked(saved_lm, tmp_path):
     with pytest.raises(SystemExit) as exit_info:
         main(["profile", "--model", f"hf:{saved_lm}", "--text", str(text_file), "--out", str(tmp_path), "--quiet"])
     assert exit_info.value.code == 2
-    main(["profile", "--model", f"hf:{saved_lm}", "--text", str(text_file), "--out", str(tmp_path), "--quiet",
-          "--max-length", "32", "--n-resamples", "0", "--device", "cpu", "--layers", "h.0"])
+    main(
+        [
+            "profile",
+            "--model",
+            f"hf:{saved_lm}",
+            "--text",
+            str(text_file),
+            "--out",
+            str(tmp_path),
+            "--quiet",
+            "--max-length",
+            "32",
+            "--n-resamples",
+            "0",
+            "--device",
+            "cpu",
+            "--layers",
+            "h.0",
+        ]
+    )
     assert (tmp_path / "profile.csv").is_file()
 
 
@@ -468,12 +549,18 @@ def test_the_command_line_cuts_texts_only_when_asked(saved_lm, tmp_path):
     "arguments, message",
     [
         (["--model", "hf:no-such-org/no-such-model", "--text", "TEXT"], "nor a model in the local Hugging Face cache"),
-        (["--model", "hf:EMPTY", "--text", "TEXT"], "the folder holds no model and tokenizer saved with save_pretrained"),
+        (
+            ["--model", "hf:EMPTY", "--text", "TEXT"],
+            "the folder holds no model and tokenizer saved with save_pretrained",
+        ),
         (["--model", "hf:LM", "--images", "."], "reads texts: pass --text FILE"),
         (["--model", "hf:LM", "--text", "BLANK"], "holds no text"),
         (["--model", "hf:LM", "--text", "LONG"], "more than max_length=64.*Pass --max-length N"),
         (["--model", "hf:LM", "--text", "TEXT", "--weights", "DEFAULT"], "bring their own weights"),
-        (["--model", "timm:vit_tiny_patch16_255", "--images", "."], "timm has no model 'vit_tiny_patch16_255'. Did you mean"),
+        (
+            ["--model", "timm:vit_tiny_patch16_255", "--images", "."],
+            "timm has no model 'vit_tiny_patch16_255'. Did you mean",
+        ),
         (["--model", "timm:vit_tiny_patch16_224", "--text", "TEXT"], "reads images: pass --images FOLDER"),
         (["--model", "hf:LM", "--text", "MISSING"], "MISSING is not a file"),
     ],
@@ -485,12 +572,26 @@ def test_command_line_errors_are_one_line(arguments, message, saved_lm, tmp_path
     (tmp_path / "text.txt").write_text("a short text\nanother one\n", encoding="utf-8")
     (tmp_path / "blank.txt").write_text("\n  \n", encoding="utf-8")
     (tmp_path / "long.txt").write_text(" ".join(["the"] * 70) + "\n", encoding="utf-8")
-    names = {"hf:EMPTY": f"hf:{tmp_path / 'empty'}", "hf:LM": f"hf:{saved_lm}", "TEXT": str(tmp_path / "text.txt"),
-             "BLANK": str(tmp_path / "blank.txt"), "LONG": str(tmp_path / "long.txt"),
-             "MISSING": str(tmp_path / "MISSING")}
+    names = {
+        "hf:EMPTY": f"hf:{tmp_path / 'empty'}",
+        "hf:LM": f"hf:{saved_lm}",
+        "TEXT": str(tmp_path / "text.txt"),
+        "BLANK": str(tmp_path / "blank.txt"),
+        "LONG": str(tmp_path / "long.txt"),
+        "MISSING": str(tmp_path / "MISSING"),
+    }
     with pytest.raises(SystemExit) as exit_info:
-        main(["profile", *[names.get(part, part) for part in arguments], "--out", str(tmp_path), "--quiet",
-              "--device", "cpu"])
+        main(
+            [
+                "profile",
+                *[names.get(part, part) for part in arguments],
+                "--out",
+                str(tmp_path),
+                "--quiet",
+                "--device",
+                "cpu",
+            ]
+        )
     assert exit_info.value.code == 2
     error = capsys.readouterr().err.strip()
     assert "Traceback" not in error
@@ -511,10 +612,29 @@ def test_the_command_line_profiles_a_timm_model_on_images(tmp_path, capsys):
     for label in ("a", "b"):
         (tmp_path / "images" / label).mkdir(parents=True)
         for i in range(12):
-            Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(tmp_path / "images" / label / f"{i}.png")
-    main(["profile", "--model", "timm:vit_tiny_patch16_224", "--images", str(tmp_path / "images"), "--out",
-          str(tmp_path / "out"), "--quiet", "--n-resamples", "0", "--device", "cpu", "--pooling", "first",
-          "--layers", "blocks.0,blocks.11,norm"])
+            Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(
+                tmp_path / "images" / label / f"{i}.png"
+            )
+    main(
+        [
+            "profile",
+            "--model",
+            "timm:vit_tiny_patch16_224",
+            "--images",
+            str(tmp_path / "images"),
+            "--out",
+            str(tmp_path / "out"),
+            "--quiet",
+            "--n-resamples",
+            "0",
+            "--device",
+            "cpu",
+            "--pooling",
+            "first",
+            "--layers",
+            "blocks.0,blocks.11,norm",
+        ]
+    )
     output = capsys.readouterr().out
     assert "24 images of images" in output
     import pandas as pd
@@ -574,8 +694,9 @@ def test_the_layers_command_lists_a_saved_language_model(saved_lm, capsys):
 def test_the_tokens_pooling_of_a_vit_makes_every_patch_a_point():
     model, blocks, _ = vit("torchvision")
     images = torch.randn(30, 3, 32, 32).numpy()
-    profile = DepthProfile(model, layers=blocks, pooling="tokens", n_resamples=0, pca_estimator=None,
-                           device="cpu").fit(images)
+    profile = DepthProfile(model, layers=blocks, pooling="tokens", n_resamples=0, pca_estimator=None, device="cpu").fit(
+        images
+    )
     assert profile.n_samples_ == 30 * 17  # 16 patches and the class token per image
     patches = LayerActivationTransformer(model, blocks[1], pooling="tokens", device="cpu").fit_transform(images)
     assert patches.shape == (30 * 17, WIDTH)

@@ -55,9 +55,7 @@ def test_linear_fit_is_the_published_formula(curved_data):
 @pytest.mark.parametrize("discard_fraction", [0.05, 0.1, 0.3])
 def test_linear_fit_follows_discard_fraction(rng, discard_fraction):
     mu = rng.pareto(3.0, size=1000) + 1
-    assert twonn_linear_fit(mu, discard_fraction) == pytest.approx(
-        dadapy_formula(mu, 1 - discard_fraction), rel=1e-9
-    )
+    assert twonn_linear_fit(mu, discard_fraction) == pytest.approx(dadapy_formula(mu, 1 - discard_fraction), rel=1e-9)
 
 
 def test_mle_is_n_minus_one_over_total_log_ratio(curved_data):
@@ -105,9 +103,7 @@ def test_invariant_to_translation_scaling_and_rotation(curved_data, random_rotat
 
 def test_float32_input_agrees_with_float64(curved_data):
     reference = TwoNNDimension().fit(curved_data).dimension_
-    assert TwoNNDimension().fit(curved_data.astype(np.float32)).dimension_ == pytest.approx(
-        reference, rel=1e-5
-    )
+    assert TwoNNDimension().fit(curved_data.astype(np.float32)).dimension_ == pytest.approx(reference, rel=1e-5)
 
 
 def test_five_duplicates_change_nothing_but_the_warning(curved_data):
@@ -126,9 +122,7 @@ def test_precomputed_distances_give_the_same_estimate(curved_data):
     D = cdist(curved_data, curved_data)
     estimator = TwoNNDimension(metric="precomputed").fit(D)
     assert estimator.dimension_ == pytest.approx(reference.dimension_, rel=1e-12)
-    np.testing.assert_allclose(
-        estimator.transform(D[:20]), reference.transform(curved_data[:20]), rtol=1e-12
-    )
+    np.testing.assert_allclose(estimator.transform(D[:20]), reference.transform(curved_data[:20]), rtol=1e-12)
 
 
 def test_transform_is_the_local_mle_over_the_nearest_fitted_points(curved_data, rng):
@@ -143,9 +137,7 @@ def test_transform_is_the_local_mle_over_the_nearest_fitted_points(curved_data, 
 
 def test_local_dimension_is_near_the_global_one(curved_data):
     estimator = TwoNNDimension(n_neighbors=200).fit(curved_data)
-    assert np.median(estimator.transform(curved_data)) == pytest.approx(
-        estimator.dimension_, rel=0.2
-    )
+    assert np.median(estimator.transform(curved_data)) == pytest.approx(estimator.dimension_, rel=0.2)
 
 
 def test_pipeline_and_clone(curved_data):
