@@ -8,11 +8,22 @@ import sklearn_id
 PACKAGE = Path(sklearn_id.__file__).parent
 
 
+def _module_name(path):
+    """The dotted name of a module of the package, subpackages included (``sklearn_id._neighbors._policy``)."""
+    parts = ("sklearn_id", *path.relative_to(PACKAGE).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _package_of(module):
+    """The package a module belongs to: its subpackage's name, or ``sklearn_id`` for a top-level module."""
+    return module if (PACKAGE / Path(*module.split(".")[1:]) / "__init__.py").exists() else module.rpartition(".")[0]
+
+
 def _imports():
     """``{module: [(imported module, name or None, line)]}`` for every import of the package, lazy ones included."""
     found = {}
-    for path in sorted(PACKAGE.glob("*.py")):
-        module = f"sklearn_id.{path.stem}" if path.stem != "__init__" else "sklearn_id"
+    for path in sorted(PACKAGE.rglob("*.py")):
+        module = _module_name(path)
         edges = []
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("sklearn_id"):
@@ -32,6 +43,17 @@ def test_no_module_imports_a_private_name_of_another():
         for module, edges in _imports().items()
         for source, name, line in edges
         if name is not None and name.startswith("_") and source != module
+    ]
+    assert offences == []
+
+
+def test_a_subpackage_is_entered_through_its_init():
+    # Outside a subpackage, its modules are reached through the names its __init__ re-exports.
+    offences = [
+        f"{module}:{line} imports {source}"
+        for module, edges in _imports().items()
+        for source, _, line in edges
+        if source.count(".") > 1 and _package_of(source) != _package_of(module) and not module.startswith(source)
     ]
     assert offences == []
 
@@ -61,13 +83,13 @@ def test_no_import_cycle_even_through_lazy_imports():
 
 
 def test_the_duplicate_policy_is_written_once():
-    # Only _neighbors collapses duplicates; everything else goes through its distinct searches.
+    # Only the neighbour policy collapses duplicates; everything else goes through its distinct searches.
     callers = {
-        path.stem
-        for path in PACKAGE.glob("*.py")
-        if "collapse_duplicates(" in path.read_text() and path.stem != "_neighbors"
+        _module_name(path)
+        for path in PACKAGE.rglob("*.py")
+        if "collapse_duplicates(" in path.read_text() and path.parent.name != "_neighbors"
     }
     assert callers == set()
-    source = (PACKAGE / "_neighbors.py").read_text()
+    source = (PACKAGE / "_neighbors" / "_policy.py").read_text()
     assert source.count("def collapse_duplicates(") == 1
     assert source.count("= collapse_duplicates(") == 1

@@ -174,23 +174,22 @@ def test_a_profile_on_the_device_equals_the_one_on_the_host(model, X):
 
 
 def _record_searches(monkeypatch, *, fake_cuda):
-    """The device every neighbour search is asked for, run on the CPU; with ``fake_cuda``, "auto" means CUDA."""
-    from sklearn_id import _base, _device, _neighbors
+    """The device every neighbour search asks the one door for; with ``fake_cuda``, "auto" means CUDA and the
+    searches still run on the CPU."""
+    from sklearn_id import _device
+    from sklearn_id._neighbors import _dispatch
 
     if fake_cuda:
         monkeypatch.setattr(_device, "_cuda_available", lambda: True)
     seen = []
-    for module, name in [(_neighbors, "kneighbors"), (_neighbors, "neighbor_distances_at"), (_base, "kneighbors")]:
-        monkeypatch.setattr(module, name, _recording(getattr(module, name), seen, fake_cuda))
-    return seen
+    door = _dispatch.backend_for
 
-
-def _recording(search, seen, fake_cuda):
-    def recording(*args, device="cpu", **kwargs):
+    def recording(X, *, metric="euclidean", device="cpu"):
         seen.append(str(device))
-        return search(*args, device="cpu" if fake_cuda else device, **kwargs)
+        return door(X, metric=metric, device="cpu" if fake_cuda else device)
 
-    return recording
+    monkeypatch.setattr(_dispatch, "backend_for", recording)
+    return seen
 
 
 def _every_call_on_the_cpu(model, X):

@@ -11,11 +11,11 @@ from sklearn_id._neighbors import (
     group_edges,
     kneighbors,
     kneighbors_precomputed,
+    kneighbors_torch,
     neighbor_distances_at,
     nested_kneighbors,
     stack_groups,
 )
-from sklearn_id._neighbors_torch import kneighbors_torch
 
 
 def brute_force(X, k, Y=None):

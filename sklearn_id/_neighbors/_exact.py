@@ -1,4 +1,4 @@
-"""The float32 screening's rounding bounds and the final selection, shared by the numpy and torch searches.
+"""The exactness argument of every backend: the float32 screen's rounding bounds, the float64 refinement, selection.
 
 Both searches approximate squared distances by one float32 product of centred,
 rescaled rows, bound the rounding error of each entry, keep the entries that
@@ -7,6 +7,9 @@ float64 values. This module holds the pieces of that argument that do not
 depend on where the product runs.
 """
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 __all__ = [
@@ -14,6 +17,8 @@ __all__ = [
     "UNIT_ROUNDOFF_32",
     "candidate_threshold",
     "centred_float32",
+    "exact_squared_distances",
+    "exact_squared_pairs",
     "rounding_bound_factor",
     "select_nearest",
     "subnormal_floor",
@@ -132,3 +137,33 @@ def select_nearest(rows, cols, values, n_rows, k, *, squared=False):
     if squared:
         distances = np.sqrt(distances)
     return distances, cols[take].reshape(n_rows, k).astype(np.int64)
+
+
+def exact_squared_pairs(X, pair_lists):
+    """Exact squared distances of lists of ``(rows, cols)`` pairs of ``X``, each unordered pair computed once."""
+    n_samples = X.shape[0]
+    keys = np.concatenate([np.minimum(r, c) * n_samples + np.maximum(r, c) for r, c in pair_lists])
+    unique, inverse = np.unique(keys, return_inverse=True)
+    squared = exact_squared_distances(X, X, unique // n_samples, unique % n_samples)[inverse]
+    return np.split(squared, np.cumsum([rows.size for rows, _ in pair_lists])[:-1])
+
+
+def exact_squared_distances(X, reference, rows, cols):
+    """Float64 squared distances of the pairs ``(X[rows], reference[cols])``, in chunks.
+
+    The gathers and the subtraction release the GIL, so the chunks run on
+    all cores in threads.
+    """
+    squared = np.empty(rows.size, dtype=np.float64)
+    step = max(1, REFINE_BUFFER_ENTRIES // max(1, X.shape[1]))
+
+    def refine(start):
+        chunk = slice(start, start + step)
+        diff = X[rows[chunk]].astype(np.float64, copy=False)
+        diff -= reference[cols[chunk]]
+        squared[chunk] = np.einsum("ij,ij->i", diff, diff)
+
+    starts = range(0, rows.size, step)
+    with ThreadPoolExecutor(max_workers=max(1, min(os.cpu_count() or 1, len(starts)))) as pool:
+        list(pool.map(refine, starts))
+    return squared

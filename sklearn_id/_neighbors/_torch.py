@@ -1,4 +1,4 @@
-"""The exact neighbour search of :mod:`sklearn_id._neighbors` on a torch device, called only from there.
+"""The backend for a torch device (a tensor, or ``device="cuda"``): the exact search, run by torch where the data live.
 
 Designed for the GPU, where whole rows are cheap and host round trips are
 not. Each block of query rows is compared with every reference row in one
@@ -12,13 +12,15 @@ leave the device. No float64 copy of a tile is ever made: device memory is
 one float32 tile and its mask (``block_size * n_reference`` entries) beside
 the data.
 
-The rounding bound is :mod:`sklearn_id._bounds`', so the result equals a
+The rounding bound is :mod:`sklearn_id._neighbors._exact`', so the result equals a
 float64 brute force, exactly as on the CPU.
 """
 
 import numpy as np
 
-from sklearn_id._bounds import (
+from sklearn_id._device import float32_precision, is_tensor
+from sklearn_id._neighbors._backends import DEFAULT_BLOCK_SIZE, NeighborBackend
+from sklearn_id._neighbors._exact import (
     REFINE_BUFFER_ENTRIES,
     UNIT_ROUNDOFF_32,
     candidate_threshold,
@@ -26,9 +28,50 @@ from sklearn_id._bounds import (
     rounding_bound_factor,
     subnormal_floor,
 )
-from sklearn_id._device import float32_precision
+from sklearn_id._neighbors._numpy import HostBackend, first_occurrences
 
-__all__ = ["kneighbors_torch"]
+__all__ = ["DeviceBackend", "kneighbors_torch"]
+
+
+class DeviceBackend(HostBackend):
+    """Rows searched by torch: a tensor on its own device, or host rows sent to a CUDA device.
+
+    What is not a search (restricting, finding duplicates, a few exact
+    distances) runs where the points are: on the device for a tensor, on the
+    host for an array.
+    """
+
+    name = "torch"
+
+    def is_usable_for(self, X, *, metric, device):
+        return metric == "euclidean" and (is_tensor(X) or device != "cpu")
+
+    def kneighbors(self, X, n_neighbors, *, Y=None, device="cpu", block_size=DEFAULT_BLOCK_SIZE):
+        return kneighbors_torch(X, n_neighbors, Y=Y, device=device, block_size=block_size)
+
+    # The float32 screen at ranks and the nested pass are the host's: on a device, plain searches serve them.
+    distances_at = NeighborBackend.distances_at
+    nested = NeighborBackend.nested
+
+    def restrict(self, X, rows):
+        if not is_tensor(X):
+            return X[rows]
+        import torch
+
+        return X[torch.as_tensor(rows, device=X.device)]
+
+    def distinct_rows(self, X):
+        # Rare (duplicates were found): the rows are compared on the host.
+        return first_occurrences(X.cpu().numpy() if is_tensor(X) else X)
+
+    def pair_distances(self, X, rows, cols):
+        if not is_tensor(X):
+            return super().pair_distances(X, rows, cols)
+        import torch
+
+        targets = X[torch.as_tensor(cols, device=X.device)].double()
+        return np.stack([((targets - X[int(row)].double()) ** 2).sum(1).sqrt().cpu().numpy() for row in rows])
+
 
 # The tile's entries and the row threshold are each rounded a few more times
 # than on the CPU (norms added in float32, threshold cast to float32).
@@ -127,7 +170,7 @@ class _DeviceSearch:
 
 
 def _centred_float32_on_device(torch, X, Y, step=1 << 14):
-    """:func:`sklearn_id._bounds.centred_float32` for tensors, on their device, without a float64 copy."""
+    """:func:`sklearn_id._neighbors._exact.centred_float32` for tensors, on their device, without a float64 copy."""
     reference = X if Y is None else Y
     mean = sum(reference[start : start + step].double().sum(0) for start in range(0, reference.shape[0], step))
     mean = mean / reference.shape[0]

@@ -1,0 +1,64 @@
+"""Exact nearest-neighbour distances: the one place where distances, and the policy around them, live.
+
+Every consumer (the estimators, :func:`~sklearn_id.id_scaling`,
+:class:`~sklearn_id.DepthProfile`) reads neighbours through the policy in
+:mod:`._policy`: duplicates collapsed once, searches among distinct points
+(plain, at chosen ranks, nested), neighbours within a subsample read off a
+full search. Every search goes through one door, :func:`backend_for` in
+:mod:`._dispatch`, which picks the backend for the points: rows on the host
+(:mod:`._numpy`, numpy and BLAS, no torch), a tensor or a CUDA device
+(:mod:`._torch`), or a distance matrix (:mod:`._matrix`).
+
+The search is exact in float64 but spends almost all of its time in float32
+matrix products: squared distances are approximated by one float32 product of
+the centred, rescaled data, a deterministic rounding-error bound
+(:mod:`._exact`) tells, for each row, which entries could still belong to its
+nearest, and only those candidates are refined with an exact float64
+difference of the original rows. The result therefore equals a float64 brute
+force, whatever the data's offset, scale or rotation; data far from unit size
+are first brought near it by an exact power of two (:mod:`._units`).
+"""
+
+from sklearn_id._neighbors._backends import NeighborBackend
+from sklearn_id._neighbors._dispatch import (
+    BACKENDS,
+    backend_for,
+    kneighbors,
+    neighbor_distances_at,
+    nested_kneighbors,
+)
+from sklearn_id._neighbors._groups import group_edges, n_halving_levels, stack_groups
+from sklearn_id._neighbors._matrix import PiecewiseDistances, check_distance_matrix, kneighbors_precomputed
+from sklearn_id._neighbors._policy import (
+    DuplicatePointsWarning,
+    collapse_duplicates,
+    distinct_kneighbors,
+    distinct_neighbor_distances,
+    distinct_nested_kneighbors,
+    restrict_points,
+    subsample_neighbor_distances,
+)
+from sklearn_id._neighbors._torch import kneighbors_torch
+
+__all__ = [
+    "BACKENDS",
+    "DuplicatePointsWarning",
+    "NeighborBackend",
+    "PiecewiseDistances",
+    "backend_for",
+    "check_distance_matrix",
+    "collapse_duplicates",
+    "distinct_kneighbors",
+    "distinct_nested_kneighbors",
+    "distinct_neighbor_distances",
+    "group_edges",
+    "kneighbors",
+    "kneighbors_precomputed",
+    "kneighbors_torch",
+    "n_halving_levels",
+    "neighbor_distances_at",
+    "nested_kneighbors",
+    "restrict_points",
+    "stack_groups",
+    "subsample_neighbor_distances",
+]
