@@ -20,10 +20,11 @@ import warnings
 import numpy as np
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, clone
 from sklearn.pipeline import Pipeline
+from sklearn.utils import get_tags
 from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from sklearn_id._device import as_numpy, is_tensor, preferred_device, resolve_device
+from sklearn_id._device import as_numpy, preferred_device, resolve_device
 from sklearn_id._neighbors import (
     check_distance_matrix,
     distinct_kneighbors,
@@ -31,6 +32,8 @@ from sklearn_id._neighbors import (
     kneighbors,
     kneighbors_precomputed,
     restrict_points,
+    search_points,
+    searched_on,
     subsample_neighbor_distances,
 )
 from sklearn_id._warnings import find_stack_level
@@ -42,7 +45,10 @@ __all__ = [
     "dimensions_with_resamples",
     "fitted_dimension",
     "has_neighbor_seam",
+    "has_rank_seam",
     "search_device",
+    "takes_distance_matrix",
+    "takes_precomputed_distances",
     "undersampled",
 ]
 
@@ -199,23 +205,41 @@ def dimensions_with_resamples(estimator, X, subsets, *, metric="euclidean", devi
 
 
 def search_device(estimator, metric, preferred=None):
-    """Where an estimator's neighbour search runs: its ``device`` parameter resolved, the CPU for distance matrices.
+    """Where an estimator's neighbour search runs: the device its ``neighbor_device`` declares, else ``preferred``.
 
-    ``preferred`` is what ``"auto"`` means: the device of the call that asks
-    (see :func:`sklearn_id._device.resolve_device`); by default, the one that
-    :func:`sklearn_id._device.preferring_device` set.
+    ``preferred`` is the device of the call that asks (a profile's, a
+    scorer's); by default, the one :func:`sklearn_id._device.preferring_device`
+    set, else what ``"auto"`` resolves to. A distance matrix is read on the
+    host whatever the device.
     """
-    if metric == "precomputed":
-        return "cpu"
     preferred = preferred_device() if preferred is None else preferred
-    return resolve_device(getattr(estimator, "device", "cpu"), preferred)
+    declared = getattr(estimator, "neighbor_device", None)
+    device = declared(preferred) if callable(declared) else resolve_device("auto", preferred)
+    return searched_on(metric, device)
+
+
+def takes_distance_matrix(estimator):
+    """Whether ``estimator`` is fitted on a matrix of distances: scikit-learn's ``pairwise`` input tag."""
+    try:
+        return bool(get_tags(estimator).input_tags.pairwise)
+    except AttributeError:  # not a scikit-learn estimator: it takes points
+        return False
+
+
+def takes_precomputed_distances(estimator):
+    """Whether ``estimator`` has the seam ``with_precomputed_distances()``: a clone that is fitted on distances."""
+    return callable(getattr(estimator, "with_precomputed_distances", None))
+
+
+def has_rank_seam(estimator):
+    """Whether ``estimator`` has the seam ``at_ranks(*ranks)``: a clone that reads neighbours of other ranks."""
+    return callable(getattr(estimator, "at_ranks", None))
 
 
 def _through_neighbors(estimator, X, subsets, metric, preferred):
     ranks = np.asarray(estimator.neighbor_ranks, dtype=np.int64)
     device = search_device(estimator, metric, preferred)
-    if is_tensor(X) and device == "cpu":
-        X = as_numpy(X)
+    X = search_points(X, device)
     if not subsets:
         distances, _ = distinct_neighbor_distances(X, ranks, metric=metric, device=device)
         return float(estimator.dimension_from_neighbors(distances)), []
@@ -241,12 +265,12 @@ def _through_neighbors(estimator, X, subsets, metric, preferred):
 
 def _by_refitting(estimator, X, subsets, metric):
     if metric == "precomputed":
-        if not hasattr(estimator, "get_params") or "metric" not in estimator.get_params():
+        if not takes_precomputed_distances(estimator):
             raise ValueError(
                 f"{type(estimator).__name__} cannot take precomputed distances, which a "
                 "layer wider than memory_budget needs; raise memory_budget."
             )
-        estimator = clone(estimator).set_params(metric="precomputed")
+        estimator = estimator.with_precomputed_distances()
     dimension = fitted_dimension(clone(estimator, safe=False).fit(X))
     resampled = [
         fitted_dimension(clone(estimator, safe=False).fit(restrict_points(X, subset, metric=metric)))
@@ -275,6 +299,18 @@ class NeighborRatioMixin(ClassNamePrefixFeaturesOutMixin):
             # (id_scaling) would otherwise relabel the message with its own name.
             raise ValueError(str(error)) from None
         return self._ranks()
+
+    def neighbor_device(self, preferred=None):
+        """Where this estimator's neighbour searches run: ``device`` resolved, ``"auto"`` meaning ``preferred``.
+
+        The seam through which a caller that resolved its own device (a
+        profile, a scorer) runs this estimator's searches there.
+        """
+        return resolve_device(self.device, preferred)
+
+    def with_precomputed_distances(self):
+        """A clone of this estimator that is fitted on a square matrix of distances (``metric="precomputed"``)."""
+        return clone(self).set_params(metric="precomputed")
 
     def dimension_from_neighbors(self, distances, *, return_std=False):
         """The estimate from each point's distances to its neighbours of ``neighbor_ranks``.

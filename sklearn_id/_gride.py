@@ -4,7 +4,7 @@ from numbers import Integral
 
 import numpy as np
 from scipy.optimize import elementwise
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context, clone
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 from sklearn_id._base import NeighborRatioMixin, check_log_ratios
@@ -228,6 +228,17 @@ class GRIDEDimension(NeighborRatioMixin, TransformerMixin, BaseEstimator):
         self.scale_ = float(far.mean())
         self._warn_if_undersampled()
         return self
+
+    def at_ranks(self, n1, n2):
+        """A clone that reads the neighbours of ranks ``n1`` and ``n2``: the seam of ``id_scaling``'s rank doubling.
+
+        Examples
+        --------
+        >>> from sklearn_id import GRIDEDimension
+        >>> GRIDEDimension().at_ranks(4, 8).neighbor_ranks
+        (4, 8)
+        """
+        return clone(self).set_params(n1=n1, n2=n2)
 
     def _ranks(self):
         if self.n1 >= self.n2:

@@ -10,12 +10,19 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, validate_params
 from sklearn.utils.validation import check_array
 
-from sklearn_id._base import fitted_dimension, has_neighbor_seam, search_device
+from sklearn_id._base import (
+    fitted_dimension,
+    has_neighbor_seam,
+    has_rank_seam,
+    search_device,
+    takes_distance_matrix,
+)
 from sklearn_id._neighbors import (
     check_distance_matrix,
     distinct_neighbor_distances,
     distinct_nested_kneighbors,
     group_edges,
+    reordered_points,
     restrict_points,
 )
 
@@ -41,7 +48,7 @@ def id_scaling(estimator, X, *, n_min=20, range_max=64, random_state=None):
 
     The curve follows the estimator's parameters:
 
-    - An estimator with ``n1`` and ``n2`` parameters (``GRIDEDimension``):
+    - An estimator with the seam ``at_ranks(n1, n2)`` (``GRIDEDimension``):
       rank doubling on all points, ``(n1, n2) = (1, 2), (2, 4), ...`` up to
       ``n2 = range_max``, from one neighbour search; the scale is the mean
       ``n2``-th neighbour distance (the estimator's own ``n1`` and ``n2`` are
@@ -100,11 +107,11 @@ def id_scaling(estimator, X, *, n_min=20, range_max=64, random_state=None):
     >>> id_scaling(GRIDEDimension(), noisy, range_max=64)["n2"].tolist()
     [2, 4, 8, 16, 32, 64]
     """
-    metric = getattr(estimator, "metric", "euclidean")
+    metric = "precomputed" if takes_distance_matrix(estimator) else "euclidean"
     X = check_array(X, dtype=[np.float64, np.float32], ensure_min_samples=3)
     if metric == "precomputed":
         check_distance_matrix(X, f"id_scaling with {type(estimator).__name__}(metric='precomputed')")
-    if {"n1", "n2"} <= set(getattr(estimator, "get_params", dict)()):
+    if has_rank_seam(estimator):
         return _rank_doubling(estimator, X, metric, range_max)
     return _decimation(estimator, X, metric, n_min, check_random_state(random_state))
 
@@ -113,7 +120,7 @@ def _decimation(estimator, X, metric, n_min, random_state):
     seam = has_neighbor_seam(estimator)
     ranks = np.asarray(estimator.neighbor_ranks if seam else (1, 2), dtype=np.int64)
     order = random_state.permutation(X.shape[0])
-    X = X[np.ix_(order, order)] if metric == "precomputed" else X[order]
+    X = reordered_points(X, order, metric=metric)
     levels, distinct = distinct_nested_kneighbors(
         X, int(ranks.max()), n_min, metric=metric, device=search_device(estimator, metric)
     )
@@ -153,7 +160,7 @@ def _rank_doubling(estimator, X, metric, range_max):
     distances, _ = distinct_neighbor_distances(X, ranks, metric=metric, device=search_device(estimator, metric))
     rows = []
     for step, (n1, n2) in enumerate(zip(ranks[:-1].tolist(), ranks[1:].tolist())):
-        at_ranks = clone(estimator).set_params(n1=n1, n2=n2)
+        at_ranks = estimator.at_ranks(n1, n2)
         dimension, std = at_ranks.dimension_from_neighbors(distances[:, step : step + 2], return_std=True)
         rows.append(
             {

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 import torch
 from scipy.spatial.distance import cdist
+from sklearn.base import BaseEstimator
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
@@ -215,3 +216,40 @@ def test_warnings_point_at_the_users_line(curved_data):
     duplicates = [w for w in caught if issubclass(w.category, DuplicatePointsWarning)]
     assert len(duplicates) == 2
     assert {w.filename for w in duplicates} == {__file__}
+
+
+class ThreeRanks(BaseEstimator):
+    """A user's estimator on three neighbour ranks: Levina and Bickel's harmonic mean, with ranks 1, 2 and 4."""
+
+    neighbor_ranks = (1, 2, 4)
+    fits = 0
+
+    def dimension_from_neighbors(self, distances):
+        local = 2 / (np.log(distances[:, 2] / distances[:, 0]) + np.log(distances[:, 2] / distances[:, 1]))
+        return float(1 / np.mean(1 / local))
+
+    def fit(self, X, y=None):
+        type(self).fits += 1
+        D = np.sort(cdist(X, X), axis=1)
+        self.dimension_ = self.dimension_from_neighbors(D[:, list(self.neighbor_ranks)])
+        return self
+
+
+def test_an_estimator_with_three_ranks_gets_one_search_for_every_subsample(curved_data):
+    subsets = [np.sort(np.random.default_rng(seed).choice(1500, 1350, replace=False)) for seed in range(4)]
+    estimator = ThreeRanks()
+    ThreeRanks.fits = 0
+    dimension, resampled = dimensions_with_resamples(estimator, curved_data, subsets)
+    assert ThreeRanks.fits == 0  # read off one neighbour search, never refitted
+    assert dimension == pytest.approx(ThreeRanks().fit(curved_data).dimension_, rel=1e-12)
+    for subset, value in zip(subsets, resampled):
+        assert value == pytest.approx(ThreeRanks().fit(curved_data[subset]).dimension_, rel=1e-12)
+    # And a depth profile reads its rows the same way.
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(40, 16), nn.Tanh())
+    X = curved_data.astype(np.float32)
+    ThreeRanks.fits = 0
+    profile = DepthProfile(model, id_estimator=ThreeRanks(), n_resamples=3, random_state=0, device="cpu").fit(X)
+    assert ThreeRanks.fits == 0
+    assert profile.profile_["id"].iloc[0] == pytest.approx(ThreeRanks().fit(X).dimension_, rel=1e-9)
+    assert np.isfinite(profile.profile_["id_std"]).all()

@@ -35,7 +35,10 @@ from sklearn_id._neighbors._policy import (
     distinct_kneighbors,
     distinct_neighbor_distances,
     distinct_nested_kneighbors,
+    reordered_points,
     restrict_points,
+    search_points,
+    searched_on,
     subsample_neighbor_distances,
 )
 from sklearn_id._neighbors._torch import kneighbors_torch
@@ -58,7 +61,10 @@ __all__ = [
     "n_halving_levels",
     "neighbor_distances_at",
     "nested_kneighbors",
+    "reordered_points",
     "restrict_points",
+    "search_points",
+    "searched_on",
     "stack_groups",
     "subsample_neighbor_distances",
 ]

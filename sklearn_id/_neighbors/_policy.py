@@ -11,6 +11,7 @@ import warnings
 
 import numpy as np
 
+from sklearn_id._device import as_numpy
 from sklearn_id._neighbors._dispatch import backend_for, kneighbors, neighbor_distances_at, nested_kneighbors
 from sklearn_id._neighbors._groups import n_halving_levels
 from sklearn_id._neighbors._units import unscaled
@@ -22,9 +23,27 @@ __all__ = [
     "distinct_kneighbors",
     "distinct_nested_kneighbors",
     "distinct_neighbor_distances",
+    "reordered_points",
     "restrict_points",
+    "search_points",
+    "searched_on",
     "subsample_neighbor_distances",
 ]
+
+
+def reordered_points(X, order, *, metric="euclidean"):
+    """The points of ``X`` in the order ``order`` (a permutation of its rows)."""
+    return backend_for(X, metric=metric).restrict(X, order)
+
+
+def searched_on(metric, device):
+    """The device a search with ``metric`` runs on when ``device`` is asked: a distance matrix is read on the host."""
+    return "cpu" if metric == "precomputed" else device
+
+
+def search_points(X, device):
+    """The points as a search on ``device`` takes them: a tensor comes to the host for a CPU search."""
+    return as_numpy(X) if device == "cpu" else X
 
 
 class DuplicatePointsWarning(UserWarning):
