@@ -17,6 +17,7 @@ __all__ = [
     "PRECISIONS",
     "as_numpy",
     "available_memory",
+    "fits_on_device",
     "float32_precision",
     "is_tensor",
     "preferred_device",
@@ -240,3 +241,9 @@ def available_memory(device="cpu"):
     except OSError:
         pass
     return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def fits_on_device(device, n_bytes):
+    """Whether ``n_bytes`` of activations may stay on ``device`` for the work after them: a CUDA device with at
+    least four times that much memory free (the CPU's activations are on the host already)."""
+    return device != "cpu" and n_bytes <= available_memory(device) // 4

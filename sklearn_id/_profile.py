@@ -14,15 +14,16 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from sklearn_id._activations import TOKEN_CONSTRAINTS, ActivationReader, check_layers, check_token_layers
 from sklearn_id._base import (
     UndersampledWarning,
     dimensions_with_resamples,
     fitted_dimension,
     has_neighbor_seam,
+    takes_distance_matrix,
+    takes_precomputed_distances,
     undersampled,
 )
-from sklearn_id._device import DEVICE_CONSTRAINT, PRECISIONS, as_numpy, available_memory
+from sklearn_id._device import DEVICE_CONSTRAINT, PRECISIONS, as_numpy, available_memory, fits_on_device
 from sklearn_id._layers import (
     SplitLayer,
     auto_checkpoints,
@@ -34,6 +35,7 @@ from sklearn_id._layers import (
 )
 from sklearn_id._pca import PCADimension, standardised_spectrum
 from sklearn_id._pooling import pooled_width, resolve_pooling
+from sklearn_id._reader import TOKEN_CONSTRAINTS, ActivationReader, check_layers, check_token_layers
 from sklearn_id._twonn import TwoNNDimension
 from sklearn_id._warnings import find_stack_level
 
@@ -65,6 +67,7 @@ class _Plan:
     id_estimator: object
     probe: object
     on_device: bool
+    memory_budget: int
 
 
 class DepthProfile(BaseEstimator):
@@ -328,6 +331,7 @@ class DepthProfile(BaseEstimator):
                             stacklevel=find_stack_level(),
                         )
                     bar.update()
+        self.memory_budget_ = plan.memory_budget
         self.profile_ = _table(plan, rows)
         self.layers_ = plan.layers
         self.n_samples_ = plan.n_rows
@@ -337,12 +341,48 @@ class DepthProfile(BaseEstimator):
 
     def _plan(self, reader, X, y):
         """Settle the layers, passes, subsamples and estimators; raise every configuration error."""
+        id_estimator = self._checked_id_estimator()
+        table = self._listed_layers(reader, X)
+        blocks = transformer_blocks(reader.module)
+        layers = self._chosen_layers(reader, X, table, blocks)
+        shapes = _output_shapes(table, layers)
+        widths = {
+            layer: pooled_width(shapes[layer], resolve_pooling(self.pooling, shapes[layer], X.has_tokens, layer))
+            for layer in layers
+        }
+        n_samples = self._checked_sample_count(X, shapes)
+        memory_budget = available_memory() // 4 if self.memory_budget == "auto" else self.memory_budget
+        passes = plan_passes(widths, n_samples, memory_budget)
+        with_probe = self._checked_probe(y)
+        self._check_split_layers(passes, widths, with_probe, id_estimator)
+        relative_depth, last_hidden = _depths(reader.module, table, blocks, layers)
+        largest_pass = max(4 * n_samples * sum(part.stop - part.start for part in pieces.values()) for pieces in passes)
+        return _Plan(
+            layers=layers,
+            n_rows=n_samples,
+            widths=widths,
+            relative_depth=relative_depth,
+            last_hidden=last_hidden,
+            passes=passes,
+            subsets=self._draw_subsets(n_samples),
+            id_estimator=id_estimator,
+            probe=self.probe if with_probe else None,
+            on_device=self.n_jobs in (None, 1) and fits_on_device(reader.device, largest_pass),
+            memory_budget=memory_budget,
+        )
+
+    def _checked_id_estimator(self):
+        """The ID estimator; reading its neighbour seam validates its settings before any forward pass."""
         id_estimator = TwoNNDimension() if self.id_estimator is None else self.id_estimator
-        seam = has_neighbor_seam(id_estimator)
-        if hasattr(id_estimator, "get_params") and id_estimator.get_params().get("metric") == "precomputed":
+        has_neighbor_seam(id_estimator)
+        if takes_distance_matrix(id_estimator):
             raise ValueError(
                 "DepthProfile computes each layer's distances itself: pass an id_estimator with metric='euclidean'."
             )
+        return id_estimator
+
+    def _listed_layers(self, reader, X):
+        """The model's layers in forward order (one forward pass on the first sample)."""
         if self.layers != "auto" and not self.layers:
             raise ValueError("layers is empty: pass 'auto' or at least one name from model.named_modules().")
         table = reader.list_layers(X)
@@ -351,7 +391,10 @@ class DepthProfile(BaseEstimator):
                 f"The model ({type(reader.module).__name__}) has no submodules, so there are no layers to "
                 "profile beyond the input; wrap it, torch.nn.Sequential(model), to profile its output."
             )
-        blocks = transformer_blocks(reader.module)
+        return table
+
+    def _chosen_layers(self, reader, X, table, blocks):
+        """The layers asked for, or the paper's checkpoints (a transformer's residual stream)."""
         if self.layers != "auto":
             layers = list(self.layers)
         elif blocks:
@@ -360,13 +403,12 @@ class DepthProfile(BaseEstimator):
             layers = auto_checkpoints(reader.module, table)
         check_layers(reader.module, layers)
         check_token_layers(layers, X.has_tokens)
-        ran = table.set_index("layer")
-        never_ran = [layer for layer in layers if layer not in ran.index]
+        never_ran = [layer for layer in layers if layer not in set(table["layer"])]
         if never_ran:
             raise ValueError(f"Layer(s) {never_ran} did not run in the forward pass; profile layers the model calls.")
-        shapes = {layer: tuple(ran.loc[layer, "output_shape"]) for layer in layers}
-        poolings = {layer: resolve_pooling(self.pooling, shapes[layer], X.has_tokens, layer) for layer in layers}
-        widths = {layer: pooled_width(shapes[layer], poolings[layer]) for layer in layers}
+        return layers
+
+    def _checked_sample_count(self, X, shapes):
         n_samples = _count_rows(X, shapes, self.pooling, self.batch_size)
         if self.n_resamples and n_samples < minimum_samples(self.subsample):
             raise ValueError(
@@ -374,55 +416,43 @@ class DepthProfile(BaseEstimator):
                 f"{self.subsample}: at least {minimum_samples(self.subsample)} are needed. "
                 "Provide more samples, raise subsample, or set n_resamples=0."
             )
-        self.memory_budget_ = available_memory() // 4 if self.memory_budget == "auto" else self.memory_budget
-        passes = plan_passes(widths, n_samples, self.memory_budget_)
-        largest_pass = max(4 * n_samples * sum(part.stop - part.start for part in pieces.values()) for pieces in passes)
-        on_device = (
-            reader.device != "cpu" and self.n_jobs in (None, 1) and largest_pass <= available_memory(reader.device) // 4
-        )
-        split = sorted(
-            {layer for pieces in passes for layer, part in pieces.items() if part != slice(0, widths[layer])}
-        )
+        return n_samples
+
+    def _checked_probe(self, y):
+        """Whether the probe runs (it needs labels, and one label per point)."""
         with_probe = self.probe is not None and y is not None
         if with_probe and self.pooling == "tokens":
             raise ValueError(
                 "A probe needs one label per point, but pooling='tokens' makes a point of every token; "
                 "pool the tokens (pooling='mean', 'last', ...) to probe, or leave the probe out."
             )
-        if split:
-            needs = []
-            if with_probe:
-                needs.append("the probe needs every layer's activations at once")
-            if self.pca_estimator not in ("auto", None):
-                needs.append("only the default PCA-ID (pca_estimator='auto') can be read in pieces")
-            if not seam and "metric" not in getattr(id_estimator, "get_params", dict)():
-                needs.append(f"{type(id_estimator).__name__} cannot take the precomputed distances of a split layer")
-            if needs:
-                raise ValueError(
-                    f"Layer(s) {split} exceed memory_budget and would be read in pieces, but "
-                    f"{'; '.join(needs)}. Raise memory_budget, or set pca_estimator=None."
-                )
-        position = {layer: i for i, layer in enumerate(table["layer"])}
-        if blocks:
-            depth = block_depths(table, blocks)
-        else:
-            depth = {layer: i / (len(table) - 1) for layer, i in position.items()}
-        output_position = position[_output_layer(reader.module, table)]
-        hidden = [layer for layer in layers if position[layer] < output_position]
+        return with_probe
+
+    def _check_split_layers(self, passes, widths, with_probe, id_estimator):
+        """A layer read in pieces works only with what can be computed from pieces."""
+        split = sorted(
+            {layer for pieces in passes for layer, part in pieces.items() if part != slice(0, widths[layer])}
+        )
+        if not split:
+            return
+        needs = []
+        if with_probe:
+            needs.append("the probe needs every layer's activations at once")
+        if self.pca_estimator not in ("auto", None):
+            needs.append("only the default PCA-ID (pca_estimator='auto') can be read in pieces")
+        if not has_neighbor_seam(id_estimator) and not takes_precomputed_distances(id_estimator):
+            needs.append(f"{type(id_estimator).__name__} cannot take the precomputed distances of a split layer")
+        if needs:
+            raise ValueError(
+                f"Layer(s) {split} exceed memory_budget and would be read in pieces, but "
+                f"{'; '.join(needs)}. Raise memory_budget, or set pca_estimator=None."
+            )
+
+    def _draw_subsets(self, n_samples):
+        """The random subsamples every layer shares."""
         rng = check_random_state(self.random_state)
         size = int(round(self.subsample * n_samples))
-        return _Plan(
-            layers=layers,
-            n_rows=n_samples,
-            widths=widths,
-            relative_depth={layer: depth[layer] for layer in layers},
-            last_hidden=hidden[-1] if hidden else None,
-            passes=passes,
-            subsets=[np.sort(rng.choice(n_samples, size, replace=False)) for _ in range(self.n_resamples)],
-            id_estimator=id_estimator,
-            probe=self.probe if with_probe else None,
-            on_device=on_device,
-        )
+        return [np.sort(rng.choice(n_samples, size, replace=False)) for _ in range(self.n_resamples)]
 
     def _read_passes(self, reader, plan, X):
         """For each pass over the data, the layers it completes: ``(layer, activations or SplitLayer)``."""
@@ -460,6 +490,24 @@ class DepthProfile(BaseEstimator):
 
         check_is_fitted(self)
         return plot_depth_profile(self.profile_, ax=ax)
+
+
+def _output_shapes(table, layers):
+    """Each layer's output shape per sample, from the listing."""
+    ran = table.set_index("layer")
+    return {layer: tuple(ran.loc[layer, "output_shape"]) for layer in layers}
+
+
+def _depths(module, table, blocks, layers):
+    """Each layer's relative depth (by block for a transformer, else by forward position), and the last hidden layer."""
+    position = {layer: i for i, layer in enumerate(table["layer"])}
+    if blocks:
+        depth = block_depths(table, blocks)
+    else:
+        depth = {layer: i / (len(table) - 1) for layer, i in position.items()}
+    output_position = position[_output_layer(module, table)]
+    hidden = [layer for layer in layers if position[layer] < output_position]
+    return {layer: depth[layer] for layer in layers}, hidden[-1] if hidden else None
 
 
 def _count_rows(inputs, shapes, pooling, batch_size):

@@ -10,9 +10,9 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils._param_validation import HasMethods, Interval, validate_params
 from sklearn.utils.validation import check_array
 
-from sklearn_id._activations import TOKEN_CONSTRAINTS, ActivationReader
 from sklearn_id._base import fitted_dimension
 from sklearn_id._device import DEVICE_CONSTRAINT, preferring_device
+from sklearn_id._reader import TOKEN_CONSTRAINTS, ActivationReader
 from sklearn_id._twonn import TwoNNDimension
 
 __all__ = ["IDAccuracyCorrelation", "id_accuracy_correlation", "make_id_scorer"]
