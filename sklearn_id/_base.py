@@ -26,11 +26,11 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from sklearn_id._device import as_numpy, preferred_device, resolve_device
 from sklearn_id._neighbors import (
-    check_distance_matrix,
+    check_points,
     distinct_kneighbors,
     distinct_neighbor_distances,
-    kneighbors,
-    kneighbors_precomputed,
+    fitted_reference,
+    query_kneighbors,
     restrict_points,
     search_points,
     searched_on,
@@ -180,7 +180,9 @@ def dimensions_with_resamples(estimator, X, subsets, *, metric="euclidean", devi
     Parameters
     ----------
     estimator : estimator
-        Sets ``dimension_`` when fitted.
+        Sets ``dimension_`` when fitted. With ``metric="precomputed"``, one
+        without the neighbour seam is refitted on distance matrices, so it
+        must be fitted on distances already (``with_precomputed_distances()``).
     X : ndarray or tensor of shape (n_samples, n_features), or ndarray of shape (n_samples, n_samples)
         Points, or their distance matrix when ``metric="precomputed"``. A
         tensor on a CUDA device stays there when the estimator's device is
@@ -264,13 +266,7 @@ def _through_neighbors(estimator, X, subsets, metric, preferred):
 
 
 def _by_refitting(estimator, X, subsets, metric):
-    if metric == "precomputed":
-        if not takes_precomputed_distances(estimator):
-            raise ValueError(
-                f"{type(estimator).__name__} cannot take precomputed distances, which a "
-                "layer wider than memory_budget needs; raise memory_budget."
-            )
-        estimator = estimator.with_precomputed_distances()
+    # With metric="precomputed" the caller passes an estimator fitted on distances (with_precomputed_distances).
     dimension = fitted_dimension(clone(estimator, safe=False).fit(X))
     resampled = [
         fitted_dimension(clone(estimator, safe=False).fit(restrict_points(X, subset, metric=metric)))
@@ -387,8 +383,7 @@ class NeighborRatioMixin(ClassNamePrefixFeaturesOutMixin):
         self._distinct_index = distinct
         # transform gives one feature, the local dimension (get_feature_names_out names it).
         self._n_features_out = 1
-        if self.metric == "euclidean":
-            self._fit_X = restrict_points(X, distinct)
+        self._fit_X = fitted_reference(X, distinct, metric=self.metric)
         return distances
 
     def transform(self, X):
@@ -412,10 +407,7 @@ class NeighborRatioMixin(ClassNamePrefixFeaturesOutMixin):
         check_is_fitted(self)
         X = self._validate_input(X, reset=False)
         k = min(self.n_neighbors, self.mu_.size)
-        if self.metric == "precomputed":
-            _, indices = kneighbors_precomputed(X[:, self._distinct_index], k, exclude_self=False)
-        else:
-            _, indices = kneighbors(X, k, Y=self._fit_X, device=self.device_)
+        _, indices = query_kneighbors(X, k, self._fit_X, metric=self.metric, device=self.device_)
         local = self._local_dimension(check_log_ratios(self.mu_)[indices])
         undefined = ~np.isfinite(local)
         if undefined.any():
@@ -428,8 +420,7 @@ class NeighborRatioMixin(ClassNamePrefixFeaturesOutMixin):
 
     def _validate_input(self, X, *, reset):
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=3 if reset else 1, reset=reset)
-        if self.metric == "precomputed":
-            check_distance_matrix(X, f"{type(self).__name__}(metric='precomputed')", square=reset)
+        check_points(X, f"{type(self).__name__}(metric='precomputed')", metric=self.metric, square=reset)
         return X
 
     def __sklearn_tags__(self):

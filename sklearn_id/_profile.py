@@ -535,6 +535,8 @@ def _estimate_layer(data, id_estimator, pca_estimator, subsets, probe, y, probe_
     """One row of the profile: ID on all samples, its spread, PCA-ID and probe accuracy, searching on ``device``."""
     if isinstance(data, SplitLayer):
         points, metric = data.distances.distances(), "precomputed"
+        # Refitted on the layer's distances unless one search serves it (the plan checked it can be).
+        id_estimator = id_estimator if has_neighbor_seam(id_estimator) else id_estimator.with_precomputed_distances()
     else:
         points, metric = data, "euclidean"
     problems = []

@@ -18,7 +18,7 @@ from sklearn_id._base import (
     takes_distance_matrix,
 )
 from sklearn_id._neighbors import (
-    check_distance_matrix,
+    check_points,
     distinct_neighbor_distances,
     distinct_nested_kneighbors,
     group_edges,
@@ -109,8 +109,7 @@ def id_scaling(estimator, X, *, n_min=20, range_max=64, random_state=None):
     """
     metric = "precomputed" if takes_distance_matrix(estimator) else "euclidean"
     X = check_array(X, dtype=[np.float64, np.float32], ensure_min_samples=3)
-    if metric == "precomputed":
-        check_distance_matrix(X, f"id_scaling with {type(estimator).__name__}(metric='precomputed')")
+    check_points(X, f"id_scaling with {type(estimator).__name__}(metric='precomputed')", metric=metric)
     if has_rank_seam(estimator):
         return _rank_doubling(estimator, X, metric, range_max)
     return _decimation(estimator, X, metric, n_min, check_random_state(random_state))

@@ -1,6 +1,7 @@
 """The package's layout: each module imports only public names of the others, and no import cycle exists."""
 
 import ast
+import re
 from pathlib import Path
 
 import sklearn_id
@@ -93,3 +94,20 @@ def test_the_duplicate_policy_is_written_once():
     source = (PACKAGE / "_neighbors" / "_policy.py").read_text()
     assert source.count("def collapse_duplicates(") == 1
     assert source.count("= collapse_duplicates(") == 1
+
+
+def test_the_backend_is_chosen_in_the_neighbour_package_alone():
+    # No branch on the metric or the device outside the neighbour package and the device module; the two
+    # exceptions are not a search: scikit-learn's input tags of an estimator, and where a PCA spectrum runs.
+    branch = re.compile(r'metric [!=]= "(precomputed|euclidean)"|is_tensor\(|device [!=]= "cpu"')
+    allowed = {("sklearn_id._base", "tags.input_tags"), ("sklearn_id._pca", "if is_tensor(X):")}
+    offences = [
+        f"{_module_name(path)}: {line.strip()}"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if path.parent.name != "_neighbors" and path.name != "_device.py"
+        for line in path.read_text().splitlines()
+        if branch.search(line)
+        and not line.strip().startswith(("#", '"', "``"))
+        and not any(_module_name(path) == module and fragment in line for module, fragment in allowed)
+    ]
+    assert offences == []

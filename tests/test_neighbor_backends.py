@@ -88,3 +88,18 @@ def test_every_coordinate_backend_searches_reference_points(backend, points):
     expected_distances, expected_indices = brute_force(queries, 5, reference)
     np.testing.assert_allclose(distances, expected_distances, rtol=1e-12)
     np.testing.assert_array_equal(indices, expected_indices)
+
+
+@pytest.mark.parametrize("backend", BACKENDS, ids=lambda backend: backend.name)
+def test_every_backend_answers_queries_against_the_distinct_fitted_points(backend, points):
+    fitted, queries = points[:500] + 2e3, points[500:] + 2e3 + 0.01
+    distinct = np.arange(0, 500, 2)
+    if backend.name == "precomputed":
+        data, asked = cdist(fitted, fitted), cdist(queries, fitted)  # queries: their distances to every fitted sample
+    else:
+        data, _, _ = as_kind(backend, fitted, "cpu")
+        asked, _, _ = as_kind(backend, queries, "cpu")
+    distances, indices = backend.query(asked, 4, backend.fitted_reference(data, distinct), device="cpu")
+    expected_distances, expected_indices = brute_force(queries, 4, fitted[distinct])
+    np.testing.assert_allclose(distances, expected_distances, rtol=1e-12)
+    np.testing.assert_array_equal(indices, expected_indices)

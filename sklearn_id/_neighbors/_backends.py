@@ -80,3 +80,14 @@ class NeighborBackend:
     def unit_scaled(self, X):
         """``X`` brought near unit size by an exact power of two, and that power (1.0: unchanged)."""
         return X, 1.0
+
+    def check(self, X, owner, *, square=True):
+        """Raise a ``ValueError`` (naming ``owner``) unless ``X`` can be points of this kind; rows need no check."""
+
+    def fitted_reference(self, X, distinct):
+        """What later queries are searched against: the distinct fitted points ``distinct`` of ``X``."""
+        return X if distinct.size == X.shape[0] else self.restrict(X, distinct)
+
+    def query(self, X, n_neighbors, reference, *, device="cpu", block_size=DEFAULT_BLOCK_SIZE):
+        """Each query's ``n_neighbors`` nearest points of ``reference`` (a ``fitted_reference``)."""
+        return self.kneighbors(X, n_neighbors, Y=reference, device=device, block_size=block_size)

@@ -38,6 +38,17 @@ class MatrixBackend(NeighborBackend):
     def pair_distances(self, X, rows, cols):
         return np.array(X[np.ix_(rows, cols)], dtype=np.float64)
 
+    def check(self, X, owner, *, square=True):
+        check_distance_matrix(X, owner, square=square)
+
+    def fitted_reference(self, X, distinct):
+        # The fitted points are columns of the queries' distances: their indices are the reference.
+        return distinct
+
+    def query(self, X, n_neighbors, reference, *, device="cpu", block_size=DEFAULT_BLOCK_SIZE):
+        # X holds each query's distances to every fitted sample.
+        return kneighbors_precomputed(X[:, reference], n_neighbors, exclude_self=False)
+
 
 def check_distance_matrix(D, owner, *, square=True):
     """Raise a ``ValueError`` unless ``D`` can be a matrix of distances.

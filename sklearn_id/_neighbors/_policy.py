@@ -19,16 +19,35 @@ from sklearn_id._warnings import find_stack_level
 
 __all__ = [
     "DuplicatePointsWarning",
+    "check_points",
     "collapse_duplicates",
     "distinct_kneighbors",
     "distinct_nested_kneighbors",
     "distinct_neighbor_distances",
+    "fitted_reference",
+    "query_kneighbors",
     "reordered_points",
     "restrict_points",
     "search_points",
     "searched_on",
     "subsample_neighbor_distances",
 ]
+
+
+def check_points(X, owner, *, metric="euclidean", square=True):
+    """Raise a ``ValueError`` naming ``owner`` unless ``X`` can be points for ``metric`` (a matrix is checked)."""
+    backend_for(X, metric=metric).check(X, owner, square=square)
+
+
+def fitted_reference(X, distinct, *, metric="euclidean"):
+    """What later queries are searched against (:func:`query_kneighbors`): the distinct fitted points ``distinct``."""
+    return backend_for(X, metric=metric).fitted_reference(X, distinct)
+
+
+def query_kneighbors(X, n_neighbors, reference, *, metric="euclidean", device="cpu"):
+    """Each query's nearest fitted points: ``X`` holds the queries, or with a distance matrix their distances to
+    every fitted sample; ``reference`` is what :func:`fitted_reference` returned."""
+    return backend_for(X, metric=metric, device=device).query(X, n_neighbors, reference, device=device)
 
 
 def reordered_points(X, order, *, metric="euclidean"):
