@@ -4,16 +4,12 @@ torch is imported inside the functions that use it, so importing
 ``sklearn_id`` stays cheap on machines that only estimate dimensions.
 """
 
-from numbers import Integral
-
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils._param_validation import Interval, StrOptions, validate_params
+from sklearn.utils._param_validation import validate_params
 from sklearn.utils.validation import check_is_fitted
 
-from sklearn_id._device import DEVICE_CONSTRAINT, PRECISIONS
-from sklearn_id._pooling import POOLINGS
-from sklearn_id._reader import TOKEN_CONSTRAINTS, ActivationReader
+from sklearn_id._reader import READ_CONSTRAINTS, ActivationReader, ReadSettings
 
 __all__ = ["LayerActivationTransformer", "list_layers"]
 
@@ -22,13 +18,13 @@ __all__ = ["LayerActivationTransformer", "list_layers"]
     {
         "model": [object],
         "example_input": [object],
-        "device": [DEVICE_CONSTRAINT],
-        "pooling": [StrOptions(set(POOLINGS))],
-        "tokenizer": [callable, None],
+        **{name: READ_CONSTRAINTS[name] for name in ("device", "pooling", "tokenizer", "max_length", "truncation")},
     },
     prefer_skip_nested_validation=True,
 )
-def list_layers(model, example_input, *, device="auto", pooling="auto", tokenizer=None):
+def list_layers(
+    model, example_input, *, device="auto", pooling="auto", tokenizer=None, max_length=None, truncation=False
+):
     """The layers of ``model`` in the order its forward pass runs them, with their output shapes.
 
     Parameters
@@ -45,6 +41,10 @@ def list_layers(model, example_input, *, device="auto", pooling="auto", tokenize
         :class:`LayerActivationTransformer`.
     tokenizer : callable, default=None
         Turns texts into token ids, as in :class:`LayerActivationTransformer`.
+    max_length : int, default=None
+        The longest text, in tokens, as in :class:`LayerActivationTransformer`.
+    truncation : bool, default=False
+        Cut longer texts to ``max_length`` tokens instead of refusing them.
 
     Returns
     -------
@@ -68,8 +68,10 @@ def list_layers(model, example_input, *, device="auto", pooling="auto", tokenize
     2      1    ReLU         (8,)           8
     3      2  Linear         (2,)           2
     """
-    reader = ActivationReader(model, device=device, pooling=pooling, tokenizer=tokenizer)
-    return reader.list_layers(example_input)
+    settings = ReadSettings(
+        device=device, pooling=pooling, tokenizer=tokenizer, max_length=max_length, truncation=truncation
+    )
+    return ActivationReader(model, settings).list_layers(example_input)
 
 
 class LayerActivationTransformer(TransformerMixin, BaseEstimator):
@@ -197,11 +199,7 @@ class LayerActivationTransformer(TransformerMixin, BaseEstimator):
     _parameter_constraints: dict = {
         "model": [object],
         "layer": [str],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "device": [DEVICE_CONSTRAINT],
-        "progress": ["boolean"],
-        "precision": [StrOptions(set(PRECISIONS))],
-        **TOKEN_CONSTRAINTS,
+        **READ_CONSTRAINTS,
     }
 
     def __init__(
@@ -244,7 +242,7 @@ class LayerActivationTransformer(TransformerMixin, BaseEstimator):
         self : LayerActivationTransformer
         """
         self._validate_params()
-        reader = ActivationReader.of(self, device=self.device, batch_size=1)
+        reader = ActivationReader.of(self, batch_size=1)
         inputs = reader.inputs(X)
         self.device_ = reader.device
         self.n_features_out_ = reader.read([self.layer], inputs.example())[self.layer].shape[1]
@@ -265,7 +263,7 @@ class LayerActivationTransformer(TransformerMixin, BaseEstimator):
             One row per sample, or per real token with ``pooling="tokens"``.
         """
         check_is_fitted(self)
-        reader = ActivationReader.of(self, device=self.device_, batch_size=self.batch_size)
+        reader = ActivationReader.of(self, device=self.device_)
         return reader.read([self.layer], X)[self.layer]
 
     def get_feature_names_out(self, input_features=None):

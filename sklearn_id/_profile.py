@@ -23,7 +23,7 @@ from sklearn_id._base import (
     takes_precomputed_distances,
     undersampled,
 )
-from sklearn_id._device import DEVICE_CONSTRAINT, PRECISIONS, as_numpy, available_memory, fits_on_device
+from sklearn_id._device import as_numpy, available_memory, fits_on_device
 from sklearn_id._layers import (
     SplitLayer,
     auto_checkpoints,
@@ -35,7 +35,7 @@ from sklearn_id._layers import (
 )
 from sklearn_id._pca import PCADimension, standardised_spectrum
 from sklearn_id._pooling import pooled_width, resolve_pooling
-from sklearn_id._reader import TOKEN_CONSTRAINTS, ActivationReader, check_layers, check_token_layers
+from sklearn_id._reader import READ_CONSTRAINTS, ActivationReader, check_layers, check_token_layers
 from sklearn_id._twonn import TwoNNDimension
 from sklearn_id._warnings import find_stack_level
 
@@ -225,15 +225,11 @@ class DepthProfile(BaseEstimator):
         "n_resamples": [Options(Integral, {0}), Interval(Integral, 2, None, closed="left")],
         "subsample": [Interval(Real, 0, 1, closed="neither")],
         "memory_budget": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left"), None],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "device": [DEVICE_CONSTRAINT],
         "n_jobs": [Integral, None],
         "random_state": ["random_state"],
-        "progress": ["boolean"],
-        "precision": [StrOptions(set(PRECISIONS))],
         "probe": [HasMethods(["fit", "predict"]), None],
         "probe_cv": [Interval(Integral, 2, None, closed="left")],
-        **TOKEN_CONSTRAINTS,
+        **READ_CONSTRAINTS,
     }
 
     def __init__(
@@ -296,7 +292,7 @@ class DepthProfile(BaseEstimator):
         """
         from tqdm.auto import tqdm
 
-        reader = ActivationReader.of(self, device=self.device, batch_size=self.batch_size)
+        reader = ActivationReader.of(self)
         X = reader.inputs(X)
         plan = self._plan(reader, X, y)
         rows = {}

@@ -12,28 +12,91 @@ import difflib
 import warnings
 from collections.abc import Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass, fields, replace
 from numbers import Integral
 
 import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from sklearn_id._device import float32_precision, resolve_device
+from sklearn_id._device import DEVICE_CONSTRAINT, PRECISIONS, float32_precision, resolve_device
 from sklearn_id._inputs import ModelInput, batch_length, batch_mask, batch_slice, batch_to, is_text
 from sklearn_id._pooling import POOLINGS, pool, pooled_width, resolve_pooling
 from sklearn_id._warnings import find_stack_level
 
-__all__ = ["INPUT", "TOKEN_CONSTRAINTS", "ActivationReader", "check_layers", "check_token_layers", "resolve_module"]
+__all__ = [
+    "INPUT",
+    "READ_CONSTRAINTS",
+    "ActivationReader",
+    "ReadSettings",
+    "check_layers",
+    "check_token_layers",
+    "resolve_module",
+]
 
 INPUT = "input"
 
-#: The ``_parameter_constraints`` of the parameters that say how token sequences are read and pooled,
-#: shared by every estimator that reads activations.
-TOKEN_CONSTRAINTS = {
+#: The ``_parameter_constraints`` of the read settings (:class:`ReadSettings`), shared by every estimator,
+#: function and scorer that reads activations.
+READ_CONSTRAINTS = {
+    "batch_size": [Interval(Integral, 1, None, closed="left")],
+    "device": [DEVICE_CONSTRAINT],
+    "progress": ["boolean"],
+    "precision": [StrOptions(set(PRECISIONS))],
     "pooling": [StrOptions(set(POOLINGS))],
     "tokenizer": [callable, None],
     "max_length": [Interval(Integral, 1, None, closed="left"), None],
     "truncation": ["boolean"],
 }
+
+
+@dataclass(frozen=True)
+class ReadSettings:
+    """How a model's activations are read: the settings of every reader, validated by :data:`READ_CONSTRAINTS`.
+
+    ``LayerActivationTransformer``, ``DepthProfile`` (and through it the
+    callback, the sweep and the command line), ``list_layers`` and
+    ``make_id_scorer`` take these as parameters of their own; ``of`` collects
+    them, so that none of them spells the list out.
+
+    Attributes
+    ----------
+    batch_size : int, default=128
+    device : str or torch.device, default="auto"
+        ``"auto"``: the skorch net's device, else CUDA when available, else
+        the CPU (see :func:`sklearn_id._device.resolve_device`).
+    progress : bool, default=False
+        Show a tqdm progress bar over samples.
+    precision : {"highest", "tf32", "bf16"}, default="highest"
+        Float32 products and convolutions in full float32 (TF32 off inside
+        the call, torch's flags restored after), in TF32, or under bfloat16
+        autocast; see :func:`sklearn_id._device.float32_precision`.
+    pooling : str, default="auto"
+        How a (batch, tokens, hidden) output becomes rows; see
+        :mod:`sklearn_id._pooling`.
+    tokenizer, max_length, truncation
+        How texts become token ids; see :class:`sklearn_id._inputs.ModelInput`.
+
+    Examples
+    --------
+    >>> from sklearn_id import LayerActivationTransformer
+    >>> from sklearn_id._reader import ReadSettings
+    >>> ReadSettings.of(LayerActivationTransformer(None, "0", pooling="mean"), batch_size=1).pooling
+    'mean'
+    """
+
+    batch_size: int = 128
+    device: object = "auto"
+    progress: bool = False
+    precision: str = "highest"
+    pooling: str = "auto"
+    tokenizer: object = None
+    max_length: object = None
+    truncation: bool = False
+
+    @classmethod
+    def of(cls, owner, **overrides):
+        """The settings ``owner`` (an estimator or scorer with these parameters) holds, with ``overrides``."""
+        return replace(cls(**{field.name: getattr(owner, field.name) for field in fields(cls)}), **overrides)
 
 
 class _StopForward(Exception):
@@ -152,21 +215,8 @@ class ActivationReader:
     Parameters
     ----------
     model : torch.nn.Module or fitted skorch net
-    device : str or torch.device, default="auto"
-        ``"auto"``: the skorch net's device, else CUDA when available, else
-        the CPU (see :func:`sklearn_id._device.resolve_device`).
-    batch_size : int, default=128
-    progress : bool, default=False
-        Show a tqdm progress bar over samples.
-    precision : {"highest", "tf32", "bf16"}, default="highest"
-        Float32 products and convolutions in full float32 (TF32 off inside
-        the call, torch's flags restored after), in TF32, or under bfloat16
-        autocast; see :func:`sklearn_id._device.float32_precision`.
-    pooling : str, default="auto"
-        How a (batch, tokens, hidden) output becomes rows; see
-        :mod:`sklearn_id._pooling`.
-    tokenizer, max_length, truncation
-        How texts become token ids; see :class:`sklearn_id._inputs.ModelInput`.
+    settings : ReadSettings, default=ReadSettings()
+        Batch size, device, progress bar, precision, pooling and tokenizer.
 
     Attributes
     ----------
@@ -175,47 +225,29 @@ class ActivationReader:
         The device the forward passes run on.
     """
 
-    def __init__(
-        self,
-        model,
-        *,
-        device="auto",
-        batch_size=128,
-        progress=False,
-        precision="highest",
-        pooling="auto",
-        tokenizer=None,
-        max_length=None,
-        truncation=False,
-    ):
+    def __init__(self, model, settings=ReadSettings()):
         self.module, preferred = resolve_module(model)
         _check_initialised(self.module)
-        self.device = resolve_device(device, preferred)
+        self.device = resolve_device(settings.device, preferred)
         self.dtype = _input_dtype(self.module)
-        self.batch_size = batch_size
-        self.progress = progress
-        self.precision = precision
-        self.pooling = pooling
-        self._tokens = {"tokenizer": tokenizer, "max_length": max_length, "truncation": truncation}
-        self._chunk_size = batch_size
+        self.batch_size = settings.batch_size
+        self.progress = settings.progress
+        self.precision = settings.precision
+        self.pooling = settings.pooling
+        self._tokens = {
+            "tokenizer": settings.tokenizer,
+            "max_length": settings.max_length,
+            "truncation": settings.truncation,
+        }
+        self._chunk_size = settings.batch_size
         # Image batches go in channels-last when the model starts with a 2-D convolution: the
         # same values, about 15% faster on CPUs; dropped for good if the model refuses them.
         self._channels_last = _starts_with_conv2d(self.module)
 
     @classmethod
-    def of(cls, estimator, *, device, batch_size):
-        """The reader for an estimator's settings: its model, progress, precision, pooling and tokenizer parameters."""
-        return cls(
-            estimator.model,
-            device=device,
-            batch_size=batch_size,
-            progress=estimator.progress,
-            precision=estimator.precision,
-            pooling=estimator.pooling,
-            tokenizer=estimator.tokenizer,
-            max_length=estimator.max_length,
-            truncation=estimator.truncation,
-        )
+    def of(cls, estimator, **overrides):
+        """The reader of an estimator's model with the estimator's read settings (:meth:`ReadSettings.of`)."""
+        return cls(estimator.model, ReadSettings.of(estimator, **overrides))
 
     def inputs(self, X):
         """``X`` as this model takes it (a :class:`~sklearn_id._inputs.ModelInput`); X may already be one."""

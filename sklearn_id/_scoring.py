@@ -1,7 +1,7 @@
 """Intrinsic dimension as a model-selection metric, and its correlation with accuracy."""
 
 from dataclasses import dataclass
-from numbers import Integral, Real
+from numbers import Real
 
 import numpy as np
 from scipy import stats
@@ -11,8 +11,8 @@ from sklearn.utils._param_validation import HasMethods, Interval, validate_param
 from sklearn.utils.validation import check_array
 
 from sklearn_id._base import fitted_dimension
-from sklearn_id._device import DEVICE_CONSTRAINT, preferring_device
-from sklearn_id._reader import TOKEN_CONSTRAINTS, ActivationReader
+from sklearn_id._device import preferring_device
+from sklearn_id._reader import READ_CONSTRAINTS, ActivationReader, ReadSettings
 from sklearn_id._twonn import TwoNNDimension
 
 __all__ = ["IDAccuracyCorrelation", "id_accuracy_correlation", "make_id_scorer"]
@@ -85,9 +85,7 @@ def id_accuracy_correlation(ids, accuracies, *, confidence=0.95):
         "layer": [str],
         "id_estimator": [HasMethods(["fit"]), None],
         "greater_is_better": ["boolean"],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "device": [DEVICE_CONSTRAINT],
-        **TOKEN_CONSTRAINTS,
+        **READ_CONSTRAINTS,
     },
     prefer_skip_nested_validation=True,
 )
@@ -98,6 +96,8 @@ def make_id_scorer(
     greater_is_better=False,
     batch_size=128,
     device="auto",
+    progress=False,
+    precision="highest",
     pooling="auto",
     tokenizer=None,
     max_length=None,
@@ -119,6 +119,11 @@ def make_id_scorer(
     greater_is_better : bool, default=False
     batch_size : int, default=128
     device : str, default="auto"
+    progress : bool, default=False
+        Show a progress bar over the scored samples.
+    precision : {"highest", "tf32", "bf16"}, default="highest"
+        The float32 precision of the forward passes, as in
+        :class:`LayerActivationTransformer`.
     pooling : str, default="auto"
         How a token sequence output becomes one row per sample, as in
         :class:`LayerActivationTransformer`.
@@ -148,26 +153,33 @@ def make_id_scorer(
     >>> bool(-4 < scorer(model, X) < -2)
     True
     """
-    tokens = {"pooling": pooling, "tokenizer": tokenizer, "max_length": max_length, "truncation": truncation}
-    return _IDScorer(layer, id_estimator, -1.0 if not greater_is_better else 1.0, batch_size, device, tokens)
+    settings = ReadSettings(
+        batch_size=batch_size,
+        device=device,
+        progress=progress,
+        precision=precision,
+        pooling=pooling,
+        tokenizer=tokenizer,
+        max_length=max_length,
+        truncation=truncation,
+    )
+    return _IDScorer(layer, id_estimator, -1.0 if not greater_is_better else 1.0, settings)
 
 
 class _IDScorer:
     """The scorer :func:`make_id_scorer` returns: a picklable callable, so a fitted search that used it can be saved."""
 
-    def __init__(self, layer, id_estimator, sign, batch_size, device, tokens):
+    def __init__(self, layer, id_estimator, sign, settings):
         self.layer = layer
-        self.tokens = tokens
         self.id_estimator = id_estimator
         self.sign = sign
-        self.batch_size = batch_size
-        self.device = device
+        self.settings = settings
 
     def __call__(self, estimator, X, y=None):
         if isinstance(estimator, Pipeline):
             X = estimator[:-1].transform(X)
             estimator = estimator[-1]
-        reader = ActivationReader(estimator, device=self.device, batch_size=self.batch_size, **self.tokens)
+        reader = ActivationReader(estimator, self.settings)
         activations = reader.read([self.layer], X)[self.layer]
         base = TwoNNDimension() if self.id_estimator is None else self.id_estimator
         # The search runs where the forward passes ran, unless the estimator names its own device.

@@ -77,3 +77,16 @@ def test_scorer_accepts_pipelines_and_sign(digits):
     assert negative == pytest.approx(-positive, rel=1e-9)
     activations = LayerActivationTransformer(module, "1").fit_transform(X * 2)
     assert positive == pytest.approx(TwoNNDimension().fit(activations).dimension_, rel=1e-9)
+
+
+def test_the_scorer_takes_every_read_setting():
+    # The read settings are one object with one set of constraints: the scorer has precision and progress too.
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 16), torch.nn.Tanh())
+    X = np.random.default_rng(0).normal(size=(400, 3)).astype(np.float32)
+    with pytest.raises(ValueError, match="'precision' parameter"):
+        make_id_scorer("1", precision="fp8")
+    with pytest.raises(ValueError, match="'progress' parameter"):
+        make_id_scorer("1", progress="yes")
+    exact = make_id_scorer("1", device="cpu")(model, X)
+    assert make_id_scorer("1", device="cpu", progress=True, precision="bf16")(model, X) == pytest.approx(exact, rel=0.1)

@@ -701,3 +701,13 @@ def test_the_tokens_pooling_of_a_vit_makes_every_patch_a_point():
     patches = LayerActivationTransformer(model, blocks[1], pooling="tokens", device="cpu").fit_transform(images)
     assert patches.shape == (30 * 17, WIDTH)
     assert_same_twonn(profile.profile_["id"][1], patches, model)
+
+
+def test_list_layers_cuts_long_texts_only_when_asked(tokenizer):
+    model = gpt2()  # n_positions = 64
+    long_text = " ".join(["the"] * 100)
+    with pytest.raises(ValueError, match="more than max_length=64.*truncation=True"):
+        list_layers(model, [long_text], tokenizer=tokenizer, device="cpu")
+    table = list_layers(model, [long_text], tokenizer=tokenizer, truncation=True, device="cpu")
+    short = list_layers(model, [long_text], tokenizer=tokenizer, max_length=8, truncation=True, device="cpu")
+    assert table["layer"].tolist() == short["layer"].tolist() and "transformer.h.1" in set(table["layer"])
