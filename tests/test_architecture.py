@@ -111,3 +111,30 @@ def test_the_backend_is_chosen_in_the_neighbour_package_alone():
         and not any(_module_name(path) == module and fragment in line for module, fragment in allowed)
     ]
     assert offences == []
+
+
+def _code_lines(source, node):
+    """Lines of a function that hold code: no blank lines, comments or docstring."""
+    first = node.body[0]
+    docstring = set()
+    if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+        docstring = set(range(first.lineno, first.end_lineno + 1))
+    lines = source.splitlines()[node.lineno - 1 : node.end_lineno]
+    return sum(
+        1
+        for number, line in enumerate(lines, start=node.lineno)
+        if line.strip() and not line.strip().startswith("#") and number not in docstring
+    )
+
+
+def test_modules_and_functions_stay_small():
+    # One idea a module, a screen or so a function; the command line's argparse table is the one long list.
+    too_long = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        source = path.read_text()
+        if len(source.splitlines()) > 600:
+            too_long.append(f"{_module_name(path)}: {len(source.splitlines())} lines")
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.FunctionDef) and node.name != "_parser" and _code_lines(source, node) > 50:
+                too_long.append(f"{_module_name(path)}.{node.name}: {_code_lines(source, node)} code lines")
+    assert too_long == []
