@@ -11,18 +11,12 @@ from scipy.spatial.distance import cdist
 
 from sklearn_id._neighbors import BACKENDS, backend_for, group_edges
 
+from _reference import brute_force
+
 torch = pytest.importorskip("torch")
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 CASES = [(0.0, 1.0), (1e4, 1.0), (0.0, 1e-6), (1e4, 1e-3), (-3e3, 1e5)]
-
-
-def brute_force(X, k, Y=None):
-    D = cdist(X, X if Y is None else Y)
-    if Y is None:
-        np.fill_diagonal(D, np.inf)
-    order = np.argsort(D, axis=1, kind="stable")[:, :k]
-    return np.take_along_axis(D, order, axis=1), order
 
 
 def as_kind(backend, X, device):
