@@ -3,7 +3,7 @@
 import argparse
 from pathlib import Path
 
-from sklearn_id._cli_common import UsageError, format_profile
+from sklearn_id._cli_common import Interrupted, UsageError, format_profile
 from sklearn_id._cli_profile import run_layers, run_profile
 from sklearn_id._pooling import POOLINGS
 
@@ -21,6 +21,9 @@ def main(argv=None):
             run_main_job(args)
     except UsageError as error:
         parser.exit(2, f"{parser.prog}: error: {error}\n")
+    except (Interrupted, KeyboardInterrupt) as error:
+        reason = str(error) or "interrupted"
+        parser.exit(130, f"{parser.prog}: {reason}; nothing was written.\n")
     return 0
 
 
@@ -86,7 +89,9 @@ def _parser():
     )
     profile.add_argument("--ranks", type=rank_pair, default=(2, 4), help="GRIDE's neighbour ranks n1,n2 (default: 2,4)")
     profile.add_argument("--out", type=output_folder, default=Path("."), help="folder for profile.csv and profile.png")
-    profile.add_argument("--seed", type=int, default=0, help="seed of the image draw and the subsamples")
+    profile.add_argument(
+        "--seed", type=int, default=0, help="seed of the image draw, of random weights and of the subsamples"
+    )
     profile.add_argument("--device", type=device_name, default="auto", help="auto (default), cpu, cuda or cuda:N")
     profile.add_argument("--quiet", action="store_true", help="no progress bars")
     layers = commands.add_parser(
@@ -224,6 +229,9 @@ def run_main_job(args):
     callbacks = [] if args.quiet else [EpochProgressBar()]
     trained = make_digits_classifier(max_epochs=args.epochs, device=device, callbacks=callbacks)
     trained.fit(train_images, train_labels)
+    # skorch ends training quietly on Ctrl-C: a table labelled with the epochs asked for would be false.
+    if len(trained.history) < args.epochs:
+        raise Interrupted(f"training was interrupted after {len(trained.history)} of {args.epochs} epochs")
     accuracy = trained.score(test_images, test_labels)
 
     profiles = {}

@@ -1,5 +1,7 @@
 """``python -m sklearn_id profile`` and ``layers``: a model's depth profile on images or texts, and its layers."""
 
+from contextlib import contextmanager
+
 from sklearn_id._cli_common import UsageError, format_profile
 from sklearn_id._cli_models import load_model, model_kind
 
@@ -13,12 +15,14 @@ def run_profile(args):
         if args.text is None:
             raise UsageError(f"{args.model} reads texts: pass --text FILE (one text a line).")
         texts, what = _texts(args)
-        loaded = load_model(args.model, args.weights, args.checkpoint, progress=not args.quiet)
+        with _seeded_weights(args.seed):
+            loaded = load_model(args.model, args.weights, args.checkpoint, progress=not args.quiet)
         data = texts
     else:
         if args.images is None:
             raise UsageError(f"{args.model} reads images: pass --images FOLDER.")
-        loaded = load_model(args.model, args.weights, args.checkpoint, progress=not args.quiet)
+        with _seeded_weights(args.seed):
+            loaded = load_model(args.model, args.weights, args.checkpoint, progress=not args.quiet)
         data, what = _images(args, loaded.transform)
     layers = args.layers if args.layers == "auto" else [name.strip() for name in args.layers.split(",")]
     n1, n2 = args.ranks
@@ -53,6 +57,16 @@ def run_profile(args):
     ax.figure.savefig(args.out / "profile.png", dpi=120, bbox_inches="tight")
     print(f"{args.model}, {weights}, {what}, {estimator!r}\n{format_profile(profile.profile_)}")
     print(f"\nwrote {args.out / 'profile.csv'} and {args.out / 'profile.png'}")
+
+
+@contextmanager
+def _seeded_weights(seed):
+    """A model built with random weights gets the same ones for the same ``--seed``; torch's generator is restored."""
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
 
 
 def _images(args, transform):

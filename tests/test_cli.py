@@ -1,5 +1,7 @@
 """The command line: the main job on the digits, and ``profile`` on a folder of images the test writes."""
 
+import re
+import signal
 import subprocess
 import sys
 
@@ -261,3 +263,37 @@ def test_gride_and_resampling_flags_reach_the_profile(image_folder, tmp_path, ca
     ).fit(dataset)
     table = pd.read_csv(tmp_path / "profile.csv")
     np.testing.assert_allclose(table[["id", "id_std"]], expected.profile_[["id", "id_std"]], rtol=1e-9)
+
+
+@pytest.mark.slow
+def test_an_interrupted_main_job_exits_130_and_claims_nothing(tmp_path):
+    # Ctrl-C once training has run an epoch: skorch stops quietly, and the main job must not print a
+    # table labelled with the epochs asked for, nor write its figure.
+    job = subprocess.Popen(
+        [sys.executable, "-m", "sklearn_id", "--epochs", "500", "--device", "cpu", "--out", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    seen = ""
+    while "1/500" not in seen and job.poll() is None:  # the progress bar after the first epoch
+        seen += job.stderr.read(1)
+    job.send_signal(signal.SIGINT)
+    stdout, stderr = job.communicate()
+    assert job.returncode == 130, stderr[-2000:]
+    assert re.search(r"training was interrupted after \d+ of 500 epochs; nothing was written\.", stderr)
+    assert "500 epochs" not in stdout and "trained" not in stdout
+    assert not (tmp_path / "depth_profile.png").exists()
+
+
+@pytest.mark.slow
+def test_the_same_seed_gives_the_same_random_weight_profile_in_two_processes(image_folder, tmp_path):
+    tables = []
+    for run in ("first", "second"):
+        out = tmp_path / run
+        command = [sys.executable, "-m", "sklearn_id", "profile", "--model", "torchvision:resnet18", "--images"]
+        command += [str(image_folder), "--layers", "avgpool,fc", "--seed", "0", "--out", str(out), "--quiet"]
+        result = subprocess.run(command, capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr[-2000:]
+        tables.append(pd.read_csv(out / "profile.csv"))
+    pd.testing.assert_frame_equal(tables[0], tables[1], check_exact=True)
