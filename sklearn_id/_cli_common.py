@@ -15,10 +15,19 @@ class Interrupted(Exception):
     """The user stopped the command (Ctrl-C); nothing that claims the full run was written."""
 
 
+_UNDERSAMPLED_NOTE = (
+    "* undersampled: fewer points than the estimate needs (2**ID, or twice the PCA-ID); read its numbers as bounds."
+)
+
+
 def format_profile(profile):
-    """The table of a profile: layer, relative depth, features, ID +/- std, PCA-ID."""
+    """The table of a profile: layer, relative depth, features, ID +/- std, PCA-ID; undersampled rows marked ``*``."""
     table = profile[list(_COLUMNS)].rename(columns=_COLUMNS)
     table["relative depth"] = table["relative depth"].map("{:.2f}".format)
     table["ID"] = [f"{value:.2f} +/- {std:.2f}" for value, std in zip(profile["id"], profile["id_std"])]
     table["PCA-ID"] = profile["pca_id"].map(lambda value: "-" if np.isnan(value) else f"{value:.0f}")
-    return table.to_string(index=False)
+    flagged = profile["undersampled"].astype(bool) if "undersampled" in profile else None
+    if flagged is None or not flagged.any():
+        return table.to_string(index=False)
+    table[""] = np.where(flagged, "*", "")
+    return f"{table.to_string(index=False)}\n{_UNDERSAMPLED_NOTE}"

@@ -87,6 +87,7 @@ def plot_depth_profile(profiles, ax=None, *, pca=True):
             elinewidth=1.5,
             label=label or "TwoNN ID",
         )
+        _mark_undersampled(id_ax, profile, line[0].get_color())
         if pca_ax is not None and "pca_id" in profile:
             pca_ax.plot(
                 profile["relative_depth"],
@@ -109,6 +110,28 @@ def plot_depth_profile(profiles, ax=None, *, pca=True):
         bottom.set_xticks(depths, _tick_labels(depths, list(first["layer"])), rotation=45, ha="right")
     bottom.set_xlabel("layer (spaced by relative depth)")
     return id_ax
+
+
+def _mark_undersampled(ax, profile, color):
+    """Hollow markers over the undersampled layers (the profile's ``undersampled`` column), with one legend entry."""
+    if "undersampled" not in profile or not profile["undersampled"].astype(bool).any():
+        return
+    flagged = profile["undersampled"].astype(bool).to_numpy()
+    labelled = any(text == _UNDERSAMPLED_LABEL for text in ax.get_legend_handles_labels()[1])
+    ax.plot(
+        profile["relative_depth"].to_numpy()[flagged],
+        profile["id"].to_numpy()[flagged],
+        linestyle="none",
+        marker="o",
+        markersize=7,
+        color=color,  # given, so that the next network keeps its own colour of the cycle
+        markerfacecolor="white",
+        label="_nolegend_" if labelled else _UNDERSAMPLED_LABEL,
+        zorder=3,
+    )
+
+
+_UNDERSAMPLED_LABEL = "hollow: undersampled (read as a bound)"
 
 
 def plot_id_during_training(table, ax=None, *, kind="lines", value="id"):

@@ -78,7 +78,17 @@ def test_profile_writes_csv_and_figure(image_folder, tmp_path, capsys):
     np.testing.assert_allclose(table["id"], expected.profile_["id"], rtol=1e-6)
     np.testing.assert_allclose(table["id_std"], expected.profile_["id_std"], rtol=1e-6)
     assert (tmp_path / "profile.png").stat().st_size > 10_000
-    assert "20 images" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "20 images" in printed
+    # 20 images cannot resolve these layers: the printed table marks every row, as profile.csv flags it.
+    assert table["undersampled"].all()
+    rows = [
+        line.split()
+        for line in printed.splitlines()
+        if line.split()[:1] in (["maxpool"], ["layer2"], ["avgpool"], ["fc"])
+    ]
+    assert len(rows) == 4 and all(row[-1] == "*" for row in rows)
+    assert "* undersampled: fewer points than the estimate needs" in printed
 
 
 @pytest.mark.parametrize(

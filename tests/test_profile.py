@@ -211,6 +211,25 @@ def test_plot_draws_id_and_pca(fitted):
     assert ax.get_ylim()[0] == 0 and pca_ax.get_ylim()[0] == 0
 
 
+def test_the_figure_draws_undersampled_layers_hollow(fitted):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from sklearn_id.plotting import plot_depth_profile
+
+    table = fitted.profile_.assign(undersampled=[False, True, False, True, False])
+    ax = plot_depth_profile({"a": table, "b": table})
+    hollow = [line for line in ax.lines if line.get_markerfacecolor() == "white"]
+    assert len(hollow) == 2  # one overlay per network
+    np.testing.assert_allclose(np.asarray(hollow[0].get_xdata(), dtype=float), table["relative_depth"][[1, 3]])
+    np.testing.assert_allclose(np.asarray(hollow[0].get_ydata(), dtype=float), table["id"][[1, 3]])
+    labels = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert labels.count("hollow: undersampled (read as a bound)") == 1
+    # A profile with nothing undersampled draws no hollow marker and no such legend entry.
+    clean = plot_depth_profile(fitted.profile_.assign(undersampled=False))
+    assert not [line for line in clean.lines if line.get_markerfacecolor() == "white"]
+
+
 @pytest.mark.parametrize(
     "params, X_size, error, match",
     [
