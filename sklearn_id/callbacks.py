@@ -34,6 +34,11 @@ class DepthProfileCallback(Callback):
         The history key.
     random_state : int, default=0
         The subsamples' seed, the same at every epoch.
+    at_start : bool, default=False
+        Also profile the module before training starts, the reference every
+        training curve needs: :func:`history_profiles` gives it as epoch 0
+        (for a net trained further, as the epochs it had run, unless that
+        epoch was profiled already).
     **depth_profile_params
         Other parameters of :class:`DepthProfile` (``layers``,
         ``n_resamples``, ``pca_estimator``, ``device``, ...).
@@ -59,11 +64,12 @@ class DepthProfileCallback(Callback):
     ([2, 4], ['input', 'pool1', 'pool2', 'd1', 'output'])
     """
 
-    def __init__(self, X, *, every=1, key="depth_profile", random_state=0, **depth_profile_params):
+    def __init__(self, X, *, every=1, key="depth_profile", random_state=0, at_start=False, **depth_profile_params):
         self.X = X
         self.every = every
         self.key = key
         self.random_state = random_state
+        self.at_start = at_start
         self.depth_profile_params = depth_profile_params
 
     def initialize(self):
@@ -73,7 +79,7 @@ class DepthProfileCallback(Callback):
             raise TypeError("DepthProfileCallback profiles the net it is given to; do not pass model=.")
         return self
 
-    _OWN = ("X", "every", "key", "random_state")
+    _OWN = ("X", "every", "key", "random_state", "at_start")
 
     def get_params(self, deep=True):
         """The callback's parameters, the DepthProfile ones flattened beside its own (for ``clone``)."""
@@ -88,13 +94,25 @@ class DepthProfileCallback(Callback):
                 self.depth_profile_params[name] = value
         return self
 
+    def on_train_begin(self, net, **kwargs):
+        # The history has no row before an epoch: the start profile is recorded in the first epoch's row.
+        # A net trained further whose last epoch was profiled already has it.
+        profiled = len(net.history) > 0 and self.key in net.history[-1]
+        self._start = (len(net.history), self._profile(net)) if self.at_start and not profiled else None
+
     def on_epoch_end(self, net, **kwargs):
-        epoch = len(net.history)
-        if epoch % self.every:
+        if getattr(self, "_start", None) is not None:
+            epoch, records = self._start
+            net.history.record(f"{self.key}_at_start", {"epoch": epoch, "profile": records})
+            self._start = None
+        if len(net.history) % self.every:
             return
+        net.history.record(self.key, self._profile(net))
+
+    def _profile(self, net):
         params = {"device": net.device, **self.depth_profile_params}
         profile = DepthProfile(net.module_, random_state=self.random_state, **params).fit(self.X)
-        net.history.record(self.key, profile.profile_.to_dict("records"))
+        return profile.profile_.to_dict("records")
 
 
 def history_profiles(history, key="depth_profile"):
@@ -110,12 +128,14 @@ def history_profiles(history, key="depth_profile"):
     table : pandas.DataFrame
         Columns ``epoch``, then the profile's (``layer``,
         ``relative_depth``, ``id``, ...): one row per layer and recorded
-        epoch.
+        epoch, the profile before training (``at_start=True``) first.
     """
     import pandas as pd
 
     history = getattr(history, "history", history)
-    rows = [{"epoch": entry["epoch"], **row} for entry in history if key in entry for row in entry[key]]
+    start = [entry[f"{key}_at_start"] for entry in history if f"{key}_at_start" in entry]
+    rows = [{"epoch": recorded["epoch"], **row} for recorded in start for row in recorded["profile"]]
+    rows += [{"epoch": entry["epoch"], **row} for entry in history if key in entry for row in entry[key]]
     if not rows:
         raise ValueError(
             f"The history has no {key!r} entries: fit the net with a DepthProfileCallback(..., key={key!r})."

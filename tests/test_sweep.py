@@ -267,3 +267,24 @@ def test_a_wrapped_dataparallel_checkpoint_loads_as_on_the_command_line(images, 
     assert load_state_dict(path).keys() == specs["seed 0"].keys()  # the command line's reading
     table = profile_sweep({"wrapped": str(path)}, images, architecture=architecture, **PARAMS)
     assert_same_rows(table.assign(model="seed 0"), {"seed 0": specs["seed 0"]})
+
+
+def test_the_callback_records_the_untrained_profile_as_epoch_zero(images):
+    from sklearn_id.callbacks import DepthProfileCallback, history_profiles
+
+    labels = load_digit_images()[1][:600]
+    params = {"n_resamples": 0, "pca_estimator": None, "random_state": 0}
+    callback = DepthProfileCallback(images, every=2, at_start=True, **params)
+    torch.manual_seed(0)
+    start = make_digits_classifier(device="cpu", width=8, hidden=32).initialize().module_
+    expected = DepthProfile(start, device="cpu", **params).fit(images).profile_
+    torch.manual_seed(0)
+    net = make_digits_classifier(max_epochs=2, device="cpu", callbacks=[callback], width=8, hidden=32)
+    table = history_profiles(net.fit(images, labels))
+    assert sorted(set(table["epoch"])) == [0, 2]
+    np.testing.assert_allclose(table[table["epoch"] == 0]["id"], expected["id"], rtol=1e-12)
+    # Trained further, the last recorded epoch is the start: it is not profiled twice.
+    net.partial_fit(images, labels)
+    further = history_profiles(net)
+    assert sorted(set(further["epoch"])) == [0, 2, 4]
+    assert (further.groupby("epoch").size() == len(expected)).all()
