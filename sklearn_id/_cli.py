@@ -238,6 +238,7 @@ def run_main_job(args):
     for name, net in [("trained", trained), ("untrained", untrained)]:
         profile = DepthProfile(net, random_state=args.seed, device=device, progress=not args.quiet)
         profiles[name] = profile.fit(train_images).profile_
+    error_bars = profile.error_bars_note()
     print(f"\nDigitsCNN, {args.epochs} epochs: test accuracy {accuracy:.3f} on {len(test_labels)} held-out digits")
     print(
         f"Profiles on the {len(train_labels)} training digits; ID: TwoNN, +/- the std over "
@@ -247,7 +248,7 @@ def run_main_job(args):
         print(f"\n{name}\n{format_profile(profile)}")
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / "depth_profile.png"
-    ax = plot_depth_profile(profiles)
+    ax = plot_depth_profile(profiles, error_bars=error_bars)
     ax.set_title(f"DigitsCNN on scikit-learn's digits ({len(train_labels)} training images): trained vs untrained")
     ax.figure.savefig(path, dpi=120, bbox_inches="tight")
     print(f"\nwrote {path}")

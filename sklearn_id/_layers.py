@@ -11,6 +11,7 @@ __all__ = [
     "block_depths",
     "minimum_samples",
     "plan_passes",
+    "relative_depths",
     "transformer_blocks",
     "transformer_checkpoints",
 ]
@@ -245,3 +246,22 @@ class SplitLayer:
 def minimum_samples(subsample):
     """Samples needed so that every random subsample keeps at least 3 points."""
     return max(3, math.ceil(3 / subsample))
+
+
+def relative_depths(module, table, blocks, layers):
+    """Each layer's relative depth (by block for a transformer, else by forward position), and the last hidden layer."""
+    position = {layer: i for i, layer in enumerate(table["layer"])}
+    if blocks:
+        depth = block_depths(table, blocks)
+    else:
+        depth = {layer: i / (len(table) - 1) for layer, i in position.items()}
+    output_position = position[_output_layer(module, table)]
+    hidden = [layer for layer in layers if position[layer] < output_position]
+    return {layer: depth[layer] for layer in layers}, hidden[-1] if hidden else None
+
+
+def _output_layer(module, table):
+    """The network's output layer: the last leaf module to run."""
+    modules = dict(module.named_modules())
+    leaves = [name for name in table["layer"] if name in modules and not list(modules[name].children())]
+    return leaves[-1] if leaves else table["layer"].iloc[-1]

@@ -27,9 +27,9 @@ from sklearn_id._device import as_numpy, available_memory, fits_on_device
 from sklearn_id._layers import (
     SplitLayer,
     auto_checkpoints,
-    block_depths,
     minimum_samples,
     plan_passes,
+    relative_depths,
     transformer_blocks,
     transformer_checkpoints,
 )
@@ -351,7 +351,7 @@ class DepthProfile(BaseEstimator):
         passes = plan_passes(widths, n_samples, memory_budget)
         with_probe = self._checked_probe(y)
         self._check_split_layers(passes, widths, with_probe, id_estimator)
-        relative_depth, last_hidden = _depths(reader.module, table, blocks, layers)
+        relative_depth, last_hidden = relative_depths(reader.module, table, blocks, layers)
         largest_pass = max(4 * n_samples * sum(part.stop - part.start for part in pieces.values()) for pieces in passes)
         return _Plan(
             layers=layers,
@@ -485,25 +485,17 @@ class DepthProfile(BaseEstimator):
         from sklearn_id.plotting import plot_depth_profile
 
         check_is_fitted(self)
-        return plot_depth_profile(self.profile_, ax=ax)
+        return plot_depth_profile(self.profile_, ax=ax, error_bars=self.error_bars_note())
+
+    def error_bars_note(self):
+        """What the ``id_std`` error bars of this profile are, for a figure's caption."""
+        return f"error bars: the ID's std over {self.n_resamples} random {self.subsample:.0%} subsamples"
 
 
 def _output_shapes(table, layers):
     """Each layer's output shape per sample, from the listing."""
     ran = table.set_index("layer")
     return {layer: tuple(ran.loc[layer, "output_shape"]) for layer in layers}
-
-
-def _depths(module, table, blocks, layers):
-    """Each layer's relative depth (by block for a transformer, else by forward position), and the last hidden layer."""
-    position = {layer: i for i, layer in enumerate(table["layer"])}
-    if blocks:
-        depth = block_depths(table, blocks)
-    else:
-        depth = {layer: i / (len(table) - 1) for layer, i in position.items()}
-    output_position = position[_output_layer(module, table)]
-    hidden = [layer for layer in layers if position[layer] < output_position]
-    return {layer: depth[layer] for layer in layers}, hidden[-1] if hidden else None
 
 
 def _count_rows(inputs, shapes, pooling, batch_size):
@@ -518,13 +510,6 @@ def _count_rows(inputs, shapes, pooling, batch_size):
         )
     real = inputs.n_real_tokens(batch_size)
     return real if real is not None else inputs.n_samples * lengths.pop()
-
-
-def _output_layer(module, table):
-    """The network's output layer: the last leaf module to run."""
-    modules = dict(module.named_modules())
-    leaves = [name for name in table["layer"] if name in modules and not list(modules[name].children())]
-    return leaves[-1] if leaves else table["layer"].iloc[-1]
 
 
 def _estimate_layer(data, id_estimator, pca_estimator, subsets, probe, y, probe_cv, device):

@@ -27,7 +27,7 @@ def _as_profiles(profiles):
     return {label: getattr(p, "profile_", p) for label, p in profiles.items()}
 
 
-def plot_depth_profile(profiles, ax=None, *, pca=True):
+def plot_depth_profile(profiles, ax=None, *, pca=True, error_bars=None):
     """ID against depth for one or several networks (Ansuini et al. 2019, Fig. 3), PCA-ID in a panel below.
 
     The x-axis is the relative depth, labelled with the layer names of the
@@ -45,6 +45,10 @@ def plot_depth_profile(profiles, ax=None, *, pca=True):
         gets the TwoNN ID and the PCA-ID.
     pca : bool, default=True
         Also draw PCA-ID where it was computed.
+    error_bars : str, default=None
+        What the error bars are, written beside the legend when any are
+        drawn; None says they are the ``id_std`` column.
+        :meth:`DepthProfile.plot` names its subsamples.
 
     Returns
     -------
@@ -99,6 +103,9 @@ def plot_depth_profile(profiles, ax=None, *, pca=True):
     id_ax.set_ylabel("intrinsic dimension\n(TwoNN)")
     id_ax.set_ylim(bottom=0)
     id_ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", frameon=False)
+    if any("id_std" in p and p["id_std"].notna().any() for p in profiles.values()):
+        note = error_bars or "error bars: the ID's std over random subsamples (id_std)"
+        id_ax.text(1.01, 0.0, note, transform=id_ax.transAxes, fontsize="x-small", va="bottom", wrap=True)
     bottom = id_ax
     if pca_ax is not None:
         pca_ax.set_ylabel("PCA-ID (components\nfor 90% variance)")
@@ -106,8 +113,8 @@ def plot_depth_profile(profiles, ax=None, *, pca=True):
         bottom = pca_ax
     first = next(iter(profiles.values()))
     if "layer" in first:
-        depths = list(first["relative_depth"])
-        bottom.set_xticks(depths, _tick_labels(depths, list(first["layer"])), rotation=45, ha="right")
+        positions, labels = _ticks(list(first["relative_depth"]), list(first["layer"]))
+        bottom.set_xticks(positions, labels, rotation=45, ha="right")
     bottom.set_xlabel("layer (spaced by relative depth)")
     return id_ax
 
@@ -168,6 +175,7 @@ def plot_id_during_training(table, ax=None, *, kind="lines", value="id"):
     """
     import matplotlib.pyplot as plt
     import pandas as pd
+    from matplotlib.ticker import MaxNLocator
 
     if not isinstance(table, pd.DataFrame):
         raise TypeError(
@@ -194,24 +202,29 @@ def plot_id_during_training(table, ax=None, *, kind="lines", value="id"):
         spread = rows["id_std"] if value == "id" and "id_std" in rows and rows["id_std"].notna().any() else None
         ax.errorbar(rows["epoch"], rows[value], yerr=spread, color=colour, marker="o", capsize=3, label=layer)
     ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("intrinsic dimension (TwoNN)" if value == "id" else value)
     ax.set_ylim(bottom=0)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", frameon=False)
     return ax
 
 
-def _tick_labels(depths, names, min_gap=0.04):
-    """Layer names for ticks at ``depths``; names of ticks closer than ``min_gap`` of the span share one label."""
+def _ticks(depths, names, min_gap=0.04):
+    """One tick per group of layers closer than ``min_gap`` of the span, labelled with the group's names.
+
+    Layers at one relative depth (a transformer's last block and its final
+    norm) share a tick labelled ``"h.3/ln_f"``: never an empty tick, never
+    two ticks on one spot.
+    """
     span = (max(depths) - min(depths)) or 1.0
-    labels, group_start = [], None
+    positions, labels = [], []
     for depth, name in zip(depths, names):
-        if group_start is not None and depth - depths[group_start] < min_gap * span:
-            labels[group_start] += f"/{name}"
-            labels.append("")
+        if positions and depth - positions[-1] < min_gap * span:
+            labels[-1] += f"/{name}"
         else:
-            group_start = len(labels)
+            positions.append(depth)
             labels.append(str(name))
-    return labels
+    return positions, labels
 
 
 def plot_id_vs_accuracy(ids, accuracies, labels=None, ax=None, *, accuracy_label="accuracy"):

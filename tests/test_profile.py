@@ -244,3 +244,40 @@ def test_the_figure_draws_undersampled_layers_hollow(fitted):
 def test_bad_input_is_explained(mlp, inputs, params, X_size, error, match):
     with pytest.raises(error, match=match):
         DepthProfile(mlp, device="cpu", pca_estimator=None, **params).fit(inputs[:X_size])
+
+
+def test_layers_at_one_depth_share_one_labelled_tick_and_the_error_bars_are_named(fitted):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from sklearn_id.plotting import plot_depth_profile
+
+    table = fitted.profile_.assign(
+        relative_depth=[0.0, 0.25, 0.5, 1.0, 1.0], layer=["emb", "h.0", "h.1", "h.2", "ln_f"]
+    )
+    ax = plot_depth_profile(table, pca=False)
+    assert [label.get_text() for label in ax.get_xticklabels()] == ["emb", "h.0", "h.1", "h.2/ln_f"]
+    np.testing.assert_allclose(ax.get_xticks(), [0.0, 0.25, 0.5, 1.0])
+    texts = [text.get_text() for text in fitted.plot().texts]
+    assert texts == ["error bars: the ID's std over 5 random 90% subsamples"]
+
+
+def test_the_training_plot_ticks_whole_epochs():
+    import matplotlib
+    import pandas as pd
+
+    matplotlib.use("Agg")
+    from sklearn_id.plotting import plot_id_during_training
+
+    table = pd.DataFrame(
+        {
+            "epoch": [0, 0, 1, 1, 2, 2],
+            "layer": ["a", "b"] * 3,
+            "relative_depth": [0.0, 1.0] * 3,
+            "id": [5.0, 3.0, 6.0, 2.5, 6.5, 2.0],
+        }
+    )
+    ax = plot_id_during_training(table)
+    ax.figure.canvas.draw()
+    ticks = [tick for tick in ax.get_xticks() if ax.get_xlim()[0] <= tick <= ax.get_xlim()[1]]
+    assert ticks and all(float(tick).is_integer() for tick in ticks)
