@@ -79,7 +79,7 @@ def _load_timm(name, weights, state_dict):
 
 def _load_hf(name, progress):
     try:
-        from transformers import AutoModel, AutoTokenizer
+        import transformers
         from transformers.utils import logging
     except ImportError:
         raise UsageError(
@@ -90,8 +90,8 @@ def _load_hf(name, progress):
     if not progress:
         logging.disable_progress_bar()
     try:
-        tokenizer = AutoTokenizer.from_pretrained(name, local_files_only=True)
-        model = AutoModel.from_pretrained(name, local_files_only=True)
+        tokenizer = transformers.AutoTokenizer.from_pretrained(name, local_files_only=True)
+        model = _saved_class(transformers, name).from_pretrained(name, local_files_only=True)
     except (OSError, ValueError) as error:
         if path.is_dir():
             raise UsageError(
@@ -108,6 +108,15 @@ def _load_hf(name, progress):
         if bars:
             logging.enable_progress_bar()
     return LoadedModel(model, "text", tokenizer=tokenizer)
+
+
+def _saved_class(transformers, name):
+    """The class that saved the model (its config's ``architectures``), so that the layers keep the names of the
+    object the user built (``transformer.h.0`` for a ``GPT2LMHeadModel``); ``AutoModel`` when the config names
+    none that transformers has."""
+    config = transformers.AutoConfig.from_pretrained(name, local_files_only=True)
+    names = [arch for arch in (config.architectures or []) if hasattr(transformers, arch)]
+    return getattr(transformers, names[0]) if names else transformers.AutoModel
 
 
 def _first_line(error):

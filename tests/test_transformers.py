@@ -506,8 +506,9 @@ def test_the_command_line_profiles_a_saved_language_model(saved_lm, texts, tmp_p
     )
     table = pd.read_csv(out / "profile.csv")
     assert (out / "profile.png").stat().st_size > 10_000
-    assert list(table["layer"]) == ["drop", "h.0", "h.1", "ln_f"]  # AutoModel: GPT2Model, without the head
-    model = transformers.AutoModel.from_pretrained(saved_lm)
+    # The names of the object the user built and saved (a GPT2LMHeadModel), as in Python.
+    assert list(table["layer"]) == CHECKPOINTS["gpt2"]
+    model = transformers.GPT2LMHeadModel.from_pretrained(saved_lm)
     tokenizer = transformers.AutoTokenizer.from_pretrained(saved_lm)
     expected = DepthProfile(model, tokenizer=tokenizer, n_resamples=0, random_state=0, device="cpu").fit(texts[:300])
     np.testing.assert_allclose(table["id"], expected.profile_["id"], atol=1e-9)
@@ -539,7 +540,7 @@ def test_the_command_line_cuts_texts_only_when_asked(saved_lm, tmp_path):
             "--device",
             "cpu",
             "--layers",
-            "h.0",
+            "transformer.h.0",
         ]
     )
     assert (tmp_path / "profile.csv").is_file()
@@ -687,8 +688,11 @@ def test_the_layers_command_lists_a_saved_language_model(saved_lm, capsys):
     output = capsys.readouterr().out
     assert "one short text" in output
     rows = {line.split()[0]: line.split()[-1] for line in output.splitlines()[2:]}
-    assert rows["h.0"] == str(WIDTH) and rows["ln_f"] == str(WIDTH)  # mean-pooled widths
+    assert rows["transformer.h.0"] == str(WIDTH) and rows["transformer.ln_f"] == str(WIDTH)  # mean-pooled widths
     assert "input" not in rows
+    # The names Python gives the object the user saved.
+    names = [name for name, _ in transformers.GPT2LMHeadModel.from_pretrained(saved_lm).named_modules() if name]
+    assert set(rows) <= set(names) and "transformer.h.1" in rows
 
 
 def test_the_tokens_pooling_of_a_vit_makes_every_patch_a_point():
