@@ -169,7 +169,7 @@ def has_neighbor_seam(estimator):
     )
 
 
-def dimensions_with_resamples(estimator, X, subsets, *, metric="euclidean", device=None):
+def dimensions_with_resamples(estimator, X, subsets, *, metric="euclidean", device=None, return_n_points=False):
     """The estimate on all points of ``X``, and on each subset of them.
 
     An estimator with the neighbour seam (:func:`has_neighbor_seam`) gets one
@@ -194,16 +194,23 @@ def dimensions_with_resamples(estimator, X, subsets, *, metric="euclidean", devi
         The device the caller resolved for this work (a profile's or a
         scorer's ``device``): what an estimator's ``device="auto"`` means
         here. An estimator's explicit device wins.
+    return_n_points : bool, default=False
+        Also return how many points the estimate on all of ``X`` used: the
+        distinct ones, for an estimator with the neighbour seam.
 
     Returns
     -------
     dimension : float
     resampled : list of float
         One estimate per subset.
+    n_points : int
+        Only with ``return_n_points=True``.
     """
     if has_neighbor_seam(estimator):
-        return _through_neighbors(estimator, X, subsets, metric, device)
-    return _by_refitting(estimator, as_numpy(X), subsets, metric)
+        result = _through_neighbors(estimator, X, subsets, metric, device)
+    else:
+        result = _by_refitting(estimator, as_numpy(X), subsets, metric)
+    return result if return_n_points else result[:2]
 
 
 def search_device(estimator, metric, preferred=None):
@@ -243,8 +250,8 @@ def _through_neighbors(estimator, X, subsets, metric, preferred):
     device = search_device(estimator, metric, preferred)
     X = search_points(X, device)
     if not subsets:
-        distances, _ = distinct_neighbor_distances(X, ranks, metric=metric, device=device)
-        return float(estimator.dimension_from_neighbors(distances)), []
+        distances, distinct = distinct_neighbor_distances(X, ranks, metric=metric, device=device)
+        return float(estimator.dimension_from_neighbors(distances)), [], distinct.size
     fraction = min(len(subset) for subset in subsets) / X.shape[0]
     n_listed = math.ceil((ranks.max() + _RESAMPLE_MARGIN) * 0.9 / fraction - 1e-9)
     distances, indices, distinct, representative = distinct_kneighbors(
@@ -262,7 +269,7 @@ def _through_neighbors(estimator, X, subsets, metric, preferred):
         )
         for subset in subsets
     ]
-    return dimension, resampled
+    return dimension, resampled, distinct.size
 
 
 def _by_refitting(estimator, X, subsets, metric):
@@ -272,7 +279,7 @@ def _by_refitting(estimator, X, subsets, metric):
         fitted_dimension(clone(estimator, safe=False).fit(restrict_points(X, subset, metric=metric)))
         for subset in subsets
     ]
-    return dimension, resampled
+    return dimension, resampled, X.shape[0]
 
 
 class NeighborRatioMixin(ClassNamePrefixFeaturesOutMixin):

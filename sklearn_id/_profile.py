@@ -522,11 +522,13 @@ def _estimate_layer(data, id_estimator, pca_estimator, subsets, probe, y, probe_
         points, metric = data, "euclidean"
     problems = []
     try:
-        dimension, resampled = dimensions_with_resamples(id_estimator, points, subsets, metric=metric, device=device)
+        dimension, resampled, n_used = dimensions_with_resamples(
+            id_estimator, points, subsets, metric=metric, device=device, return_n_points=True
+        )
     except ValueError as error:
         # One layer that cannot be estimated (a dead layer: every output identical) loses its row, not the run.
         problems.append(f"ID: {error}")
-        dimension, resampled = float("nan"), []
+        dimension, resampled, n_used = float("nan"), [], points.shape[0]
     pca_id = float("nan")
     try:
         if pca_estimator == "auto":
@@ -547,13 +549,13 @@ def _estimate_layer(data, id_estimator, pca_estimator, subsets, probe, y, probe_
         else float("nan")
     )
     spread = float(np.std(resampled, ddof=1)) if len(resampled) > 1 else float("nan")
-    n_samples = points.shape[0]
+    # The counts are what the estimates used: the distinct points, once duplicates are collapsed.
     beyond = []
-    if undersampled(dimension, n_samples):
-        beyond.append(f"its ID {dimension:.3g} needs at least 2**{dimension:.3g} points, more than its {n_samples}")
-    if pca_id >= (n_samples - 1) / 2:
+    if undersampled(dimension, n_used):
+        beyond.append(f"its ID {dimension:.3g} needs at least 2**{dimension:.3g} points, more than its {n_used}")
+    if pca_id >= (n_used - 1) / 2:
         beyond.append(
-            f"its PCA-ID {pca_id:.0f} uses at least half of the {n_samples - 1} components that {n_samples} "
+            f"its PCA-ID {pca_id:.0f} uses at least half of the {n_used - 1} components that {n_used} "
             "points allow: a count of points more than a dimension"
         )
     row = {

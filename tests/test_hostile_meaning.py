@@ -2,6 +2,7 @@
 
 import warnings
 
+import numpy as np
 import pytest
 import torch
 from sklearn.datasets import make_swiss_roll
@@ -63,3 +64,15 @@ def test_well_sampled_data_do_not_warn():
             lambda model=model: DepthProfile(model, random_state=0, device="cpu").fit(images)
         )
         assert messages == [] and not profile.profile_["undersampled"].any()
+
+
+def test_the_warning_counts_the_points_the_estimate_used():
+    # 400 rows of which 40 are distinct: the estimate rests on 40 points, and the warning says so.
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(10, 10), torch.nn.Tanh())
+    X = np.repeat(np.random.default_rng(0).normal(size=(40, 10)).astype(np.float32), 10, axis=0)
+    profile, messages = _undersampled_warnings(
+        lambda: DepthProfile(model, device="cpu", n_resamples=0, random_state=0).fit(X)
+    )
+    assert messages and all("more than its 40." in message for message in messages)
+    assert profile.profile_["undersampled"].all()
