@@ -1,5 +1,7 @@
 """``python -m sklearn_id profile`` and ``layers``: a model's depth profile on images or texts, and its layers."""
 
+import sys
+import warnings
 from contextlib import contextmanager
 
 from sklearn_id._cli_common import UsageError, format_profile
@@ -43,7 +45,9 @@ def run_profile(args):
         truncation=args.max_length is not None,
     )
     try:
-        profile.fit(data)
+        with warnings.catch_warnings(record=True) as recorded:
+            warnings.simplefilter("default")
+            profile.fit(data)
     except ValueError as error:
         hint = " Pass --max-length N to cut longer texts to N tokens." if "max_length" in str(error) else ""
         raise UsageError(f"{error}{hint}") from error
@@ -57,6 +61,23 @@ def run_profile(args):
     ax.figure.savefig(args.out / "profile.png", dpi=120, bbox_inches="tight")
     print(f"{args.model}, {weights}, {what}, {estimator!r}\n{format_profile(profile.profile_)}")
     print(f"\nwrote {args.out / 'profile.csv'} and {args.out / 'profile.png'}")
+    _report(recorded, profile.profile_)
+
+
+def _report(recorded, table):
+    """The warnings of a fit, after the progress bars: undersampling once, with its count; the others as they came."""
+    from sklearn_id import UndersampledWarning
+
+    for warning in recorded:
+        if not issubclass(warning.category, UndersampledWarning):
+            warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
+    flagged = table.loc[table["undersampled"].astype(bool), "layer"].tolist()
+    if flagged:
+        print(
+            f"warning: {len(flagged)} of {len(table)} layers are undersampled ({', '.join(flagged)}): too few "
+            "points for their estimates, marked * in the table; profile more samples, or read them as bounds.",
+            file=sys.stderr,
+        )
 
 
 @contextmanager

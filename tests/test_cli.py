@@ -78,7 +78,8 @@ def test_profile_writes_csv_and_figure(image_folder, tmp_path, capsys):
     np.testing.assert_allclose(table["id"], expected.profile_["id"], rtol=1e-6)
     np.testing.assert_allclose(table["id_std"], expected.profile_["id_std"], rtol=1e-6)
     assert (tmp_path / "profile.png").stat().st_size > 10_000
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    printed = captured.out
     assert "20 images" in printed
     # 20 images cannot resolve these layers: the printed table marks every row, as profile.csv flags it.
     assert table["undersampled"].all()
@@ -89,6 +90,10 @@ def test_profile_writes_csv_and_figure(image_folder, tmp_path, capsys):
     ]
     assert len(rows) == 4 and all(row[-1] == "*" for row in rows)
     assert "* undersampled: fewer points than the estimate needs" in printed
+    # The warnings come after the progress bars, once, counted; not one per layer.
+    errors = captured.err
+    assert errors.count("warning: 4 of 4 layers are undersampled (maxpool, layer2, avgpool, fc)") == 1
+    assert "is undersampled:" not in errors
 
 
 @pytest.mark.parametrize(
