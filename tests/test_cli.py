@@ -209,7 +209,9 @@ def test_a_checkpoint_is_loaded_into_the_architecture(image_folder, tmp_path, ca
     main([*argv, "--layers", "avgpool,fc", "--n-resamples", "0", "--out", str(tmp_path), "--quiet", "--device", "cpu"])
     captured = capsys.readouterr()
     assert "weights from mine.pt" in captured.out
-    assert captured.err == ""  # --quiet: no progress bars
+    # --quiet: no progress bars; the one line on stderr is the undersampling summary of 24 images.
+    assert [line.split(":")[0] for line in captured.err.splitlines()] == ["warning"]
+    assert "2 of 2 layers are undersampled (avgpool, fc)" in captured.err
     _, transform = load_torchvision_model("torchvision:resnet18", None)
     dataset = torchvision.datasets.ImageFolder(image_folder, transform=transform)
     expected = DepthProfile(model, layers=["avgpool", "fc"], n_resamples=0, device="cpu").fit(dataset)
