@@ -104,8 +104,7 @@ def plot_depth_profile(profiles, ax=None, *, pca=True, error_bars=None):
     id_ax.set_ylim(bottom=0)
     id_ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", frameon=False)
     if any("id_std" in p and p["id_std"].notna().any() for p in profiles.values()):
-        note = error_bars or "error bars: the ID's std over random subsamples (id_std)"
-        id_ax.text(1.01, 0.0, note, transform=id_ax.transAxes, fontsize="x-small", va="bottom", wrap=True)
+        _name_error_bars(id_ax, error_bars or "error bars: the ID's std over random subsamples (id_std)")
     bottom = id_ax
     if pca_ax is not None:
         pca_ax.set_ylabel("PCA-ID (components\nfor 90% variance)")
@@ -201,6 +200,8 @@ def plot_id_during_training(table, ax=None, *, kind="lines", value="id"):
         rows = table[table["layer"] == layer].sort_values("epoch")
         spread = rows["id_std"] if value == "id" and "id_std" in rows and rows["id_std"].notna().any() else None
         ax.errorbar(rows["epoch"], rows[value], yerr=spread, color=colour, marker="o", capsize=3, label=layer)
+    if value == "id" and "id_std" in table and table["id_std"].notna().any():
+        _name_error_bars(ax, "error bars: the ID's std over the profile's random subsamples")
     ax.set_xlabel("epoch")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("intrinsic dimension (TwoNN)" if value == "id" else value)
@@ -310,6 +311,15 @@ def plot_id_scaling(scaling, ax=None, *, label=None):
     ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("scale (mean distance to the farther neighbour)")
     ax.set_ylabel("intrinsic dimension")
+    if not any(text.get_text().startswith("error bars") for text in ax.texts):
+        _name_error_bars(
+            ax, "error bars: id_std, the spread over the subsets (decimation) or the estimate's std (GRIDE)"
+        )
     if label is not None:
         ax.legend()
     return ax
+
+
+def _name_error_bars(ax, note):
+    """Say what the error bars are, beside the axes (below the legend)."""
+    ax.text(1.01, 0.0, note, transform=ax.transAxes, fontsize="x-small", va="bottom", wrap=True)

@@ -281,3 +281,7 @@ def test_the_training_plot_ticks_whole_epochs():
     ax.figure.canvas.draw()
     ticks = [tick for tick in ax.get_xticks() if ax.get_xlim()[0] <= tick <= ax.get_xlim()[1]]
     assert ticks and all(float(tick).is_integer() for tick in ticks)
+    spread = plot_id_during_training(table.assign(id_std=0.1))
+    assert [text.get_text() for text in spread.texts] == [
+        "error bars: the ID's std over the profile's random subsamples"
+    ]
