@@ -10,8 +10,6 @@ from sklearn_id._cli_models import load_model, model_kind
 
 def run_profile(args):
     """Load the model and the data, profile, write ``profile.csv`` and ``profile.png``."""
-    from sklearn_id import DepthProfile, GRIDEDimension, TwoNNDimension
-
     # The data's problems first: they are cheaper to find than a model is to load.
     if model_kind(args.model) == "text":
         if args.text is None:
@@ -26,24 +24,8 @@ def run_profile(args):
         with _seeded_weights(args.seed):
             loaded = load_model(args.model, args.weights, args.checkpoint, progress=not args.quiet)
         data, what = _images(args, loaded.transform)
-    layers = args.layers if args.layers == "auto" else [name.strip() for name in args.layers.split(",")]
-    n1, n2 = args.ranks
-    estimator = GRIDEDimension(n1=n1, n2=n2) if args.estimator == "gride" else TwoNNDimension()
-    profile = DepthProfile(
-        loaded.model,
-        layers=layers,
-        id_estimator=estimator,
-        n_resamples=args.n_resamples,
-        subsample=args.subsample,
-        batch_size=args.batch_size,
-        device=args.device,
-        random_state=args.seed,
-        progress=not args.quiet,
-        pooling=args.pooling,
-        tokenizer=loaded.tokenizer,
-        max_length=args.max_length,
-        truncation=args.max_length is not None,
-    )
+    profile = _depth_profile(args, loaded)
+    estimator = profile.id_estimator
     try:
         with warnings.catch_warnings(record=True) as recorded:
             warnings.simplefilter("default")
@@ -62,6 +44,31 @@ def run_profile(args):
     print(f"{args.model}, {weights}, {what}, {estimator!r}\n{format_profile(profile.profile_)}")
     print(f"\nwrote {args.out / 'profile.csv'} and {args.out / 'profile.png'}")
     _report(recorded, profile.profile_)
+
+
+def _depth_profile(args, loaded):
+    """The DepthProfile the command's flags describe."""
+    from sklearn_id import DepthProfile, GRIDEDimension, TwoNNDimension
+
+    layers = args.layers if args.layers == "auto" else [name.strip() for name in args.layers.split(",")]
+    n1, n2 = args.ranks
+    estimator = GRIDEDimension(n1=n1, n2=n2) if args.estimator == "gride" else TwoNNDimension()
+    profile = DepthProfile(
+        loaded.model,
+        layers=layers,
+        id_estimator=estimator,
+        n_resamples=args.n_resamples,
+        subsample=args.subsample,
+        batch_size=args.batch_size,
+        device=args.device,
+        random_state=args.seed,
+        progress=not args.quiet,
+        pooling=args.pooling,
+        tokenizer=loaded.tokenizer,
+        max_length=args.max_length,
+        truncation=args.max_length is not None,
+    )
+    return profile
 
 
 def _report(recorded, table):
