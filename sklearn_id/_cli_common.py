@@ -2,17 +2,13 @@
 
 import numpy as np
 
-__all__ = ["Interrupted", "UsageError", "format_profile"]
+__all__ = ["UsageError", "format_profile"]
 
 _COLUMNS = {"layer": "layer", "relative_depth": "relative depth", "n_features": "features"}
 
 
 class UsageError(Exception):
     """A problem with the command's input that a message explains better than a traceback."""
-
-
-class Interrupted(Exception):
-    """The user stopped the command (Ctrl-C); nothing that claims the full run was written."""
 
 
 _UNDERSAMPLED_NOTE = (

@@ -5,7 +5,9 @@ from skorch import NeuralNetClassifier
 from skorch.callbacks import Callback
 from torch import nn
 
-__all__ = ["DigitsCNN", "EpochProgressBar", "make_digits_classifier"]
+from sklearn_id._interrupts import TrainingInterrupted, noticing_interrupts
+
+__all__ = ["DigitsCNN", "DigitsClassifier", "EpochProgressBar", "TrainingInterrupted", "make_digits_classifier"]
 
 
 class DigitsCNN(nn.Module):
@@ -76,8 +78,9 @@ def make_digits_classifier(
 
     Returns
     -------
-    net : skorch.NeuralNetClassifier
-        Not yet fitted; seed torch (``torch.manual_seed``) before ``fit`` for
+    net : DigitsClassifier
+        A ``NeuralNetClassifier`` that raises :class:`TrainingInterrupted` when
+        Ctrl-C ends its training early. Not yet fitted; seed torch (``torch.manual_seed``) before ``fit`` for
         reproducible weights.
 
     Examples
@@ -91,7 +94,7 @@ def make_digits_classifier(
     >>> bool(net.score(images, labels) > 0.8)
     True
     """
-    return NeuralNetClassifier(
+    return DigitsClassifier(
         DigitsCNN,
         criterion=nn.CrossEntropyLoss,
         optimizer=torch.optim.Adam,
@@ -105,6 +108,31 @@ def make_digits_classifier(
         iterator_train__shuffle=True,
         **{f"module__{name}": value for name, value in module_params.items()},
     )
+
+
+class DigitsClassifier(NeuralNetClassifier):
+    """skorch's ``NeuralNetClassifier``, except that a Ctrl-C during training raises.
+
+    skorch ends training quietly on ``KeyboardInterrupt``, so a net stopped by
+    Ctrl-C after 1 of 20 epochs would be scored, profiled and plotted as if it
+    were trained. This one raises :class:`TrainingInterrupted` ("training was
+    interrupted after k of n epochs") once skorch has returned; the net keeps
+    the epochs it ran. A stop by a callback such as ``EarlyStopping`` is not a
+    Ctrl-C and returns as usual.
+
+    Examples
+    --------
+    >>> from sklearn_id.models import DigitsClassifier, make_digits_classifier
+    >>> isinstance(make_digits_classifier(), DigitsClassifier)
+    True
+    """
+
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
+        with noticing_interrupts() as watch:
+            super().partial_fit(X, y, classes, **fit_params)
+        if watch.interrupted:
+            raise TrainingInterrupted(f"training was interrupted after {len(self.history)} of {self.max_epochs} epochs")
+        return self
 
 
 class EpochProgressBar(Callback):
