@@ -2,6 +2,7 @@
 
 from sklearn_id._activations import LayerActivationTransformer, list_layers
 from sklearn_id._base import UndersampledWarning
+from sklearn_id._compare import information_imbalance, label_overlap, linear_cka, neighborhood_overlap
 from sklearn_id._gride import GRIDEDimension, gride_mle
 from sklearn_id._neighbors import DuplicatePointsWarning
 from sklearn_id._pca import PCADimension
@@ -25,8 +26,12 @@ __all__ = [
     "gride_mle",
     "id_accuracy_correlation",
     "id_scaling",
+    "information_imbalance",
+    "label_overlap",
+    "linear_cka",
     "list_layers",
     "make_id_scorer",
+    "neighborhood_overlap",
     "profile_sweep",
     "twonn_interval",
     "twonn_linear_fit",

@@ -44,6 +44,7 @@ from sklearn_id._neighbors._policy import (
     searched_on,
     subsample_neighbor_distances,
 )
+from sklearn_id._neighbors._ranks import neighbor_ranks_in
 from sklearn_id._neighbors._torch import kneighbors_torch
 
 __all__ = [
@@ -63,6 +64,7 @@ __all__ = [
     "kneighbors",
     "kneighbors_precomputed",
     "kneighbors_torch",
+    "neighbor_ranks_in",
     "n_halving_levels",
     "neighbor_distances_at",
     "nested_kneighbors",
