@@ -3,6 +3,7 @@
 from sklearn_id._activations import LayerActivationTransformer, list_layers
 from sklearn_id._base import UndersampledWarning
 from sklearn_id._compare import information_imbalance, label_overlap, linear_cka, neighborhood_overlap
+from sklearn_id._comparisons import InformationImbalance, LabelOverlap, LinearCKA, NeighborhoodOverlap
 from sklearn_id._gride import GRIDEDimension, gride_mle
 from sklearn_id._neighbors import DuplicatePointsWarning
 from sklearn_id._pca import PCADimension
@@ -17,7 +18,11 @@ __all__ = [
     "DuplicatePointsWarning",
     "GRIDEDimension",
     "IDAccuracyCorrelation",
+    "InformationImbalance",
+    "LabelOverlap",
     "LayerActivationTransformer",
+    "LinearCKA",
+    "NeighborhoodOverlap",
     "PCADimension",
     "SweepError",
     "TwoNNDimension",

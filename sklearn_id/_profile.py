@@ -6,24 +6,18 @@ from numbers import Integral, Real
 
 import numpy as np
 from joblib import Parallel, delayed
-from sklearn.base import BaseEstimator, _fit_context, clone
-from sklearn.model_selection import cross_val_score
+from sklearn.base import BaseEstimator, _fit_context
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from sklearn_id._base import (
-    UndersampledWarning,
-    dimensions_with_resamples,
-    fitted_dimension,
-    has_neighbor_seam,
-    takes_distance_matrix,
-    takes_precomputed_distances,
-    undersampled,
-)
+from sklearn_id._base import UndersampledWarning, has_neighbor_seam, takes_distance_matrix, takes_precomputed_distances
+from sklearn_id._classes import class_mean_table, sample_groups
+from sklearn_id._comparisons import checked_comparisons
 from sklearn_id._device import as_numpy, available_memory, fits_on_device
+from sklearn_id._layer_row import PAPER_PCA_THRESHOLD, estimate_layer, profile_table
 from sklearn_id._layers import (
     SplitLayer,
     auto_checkpoints,
@@ -33,7 +27,7 @@ from sklearn_id._layers import (
     transformer_blocks,
     transformer_checkpoints,
 )
-from sklearn_id._pca import PCADimension, standardised_spectrum
+from sklearn_id._pca import PCADimension
 from sklearn_id._pooling import pooled_width, resolve_pooling
 from sklearn_id._reader import READ_CONSTRAINTS, ActivationReader, check_layers, check_token_layers
 from sklearn_id._twonn import TwoNNDimension
@@ -41,10 +35,8 @@ from sklearn_id._warnings import find_stack_level
 
 __all__ = ["DepthProfile", "UndefinedLayerWarning", "paper_pca_estimator"]
 
-_PAPER_PCA_THRESHOLD = 0.9
 
-
-def paper_pca_estimator(threshold=_PAPER_PCA_THRESHOLD):
+def paper_pca_estimator(threshold=PAPER_PCA_THRESHOLD):
     """The seed paper's PCA-ID: features standardised, then components reaching ``threshold``."""
     return make_pipeline(StandardScaler(), PCADimension(threshold=threshold))
 
@@ -63,11 +55,13 @@ class _Plan:
     relative_depth: dict
     last_hidden: str
     passes: list
-    subsets: list
+    groups: list
     id_estimator: object
     probe: object
     on_device: bool
     memory_budget: int
+    measures: list
+    label_overlap: object
 
 
 class DepthProfile(BaseEstimator):
@@ -168,6 +162,28 @@ class DepthProfile(BaseEstimator):
     truncation : bool, default=False
         Cut longer texts to ``max_length`` tokens; when False, a longer text
         is an error.
+    compare : list or None, default=None
+        Measures computed between every pair of profiled layers, into
+        ``comparisons_``: names (``"imbalance"``: information imbalance with
+        ``k=1``; ``"overlap"``: neighbourhood overlap, ``k=30``; ``"cka"``:
+        linear CKA) or measure objects with their own settings
+        (:class:`InformationImbalance`, :class:`NeighborhoodOverlap`,
+        :class:`LinearCKA`, or yours: an object with a ``name`` and
+        ``compare(layers)``). They need every layer's activations at once:
+        ``4 * n_samples * sum(n_features)`` bytes are held, within
+        ``memory_budget``. With ``y``, ``profile_`` also gains a
+        ``label_overlap`` column (``"label_overlap"`` or a
+        :class:`LabelOverlap` in the list sets its ``k``; it needs ``y``).
+    per_class : bool, default=False
+        The seed paper's protocol: ``fit(X, y)`` estimates each class on its
+        own samples (one forward pass serves every class), into
+        ``class_profiles_``; ``profile_`` is then the mean over classes.
+    max_classes : int or None, default=None
+        With ``per_class``, keep the most populated classes only.
+    samples_per_class : int or None, default=None
+        With ``per_class``, draw that many samples of each class (seeded by
+        ``random_state``). A class with fewer samples than this, or than the
+        subsamples need, is left out with a warning that names it.
 
     Attributes
     ----------
@@ -195,6 +211,16 @@ class DepthProfile(BaseEstimator):
         ``pooling="tokens"``.
     memory_budget_ : int or None
         The budget in bytes that ``fit`` used (``"auto"`` resolved).
+    comparisons_ : dict of str to pandas.DataFrame
+        With ``compare``: each measure's name to its layer-by-layer matrix
+        (index and columns the profiled layers; for the imbalance,
+        ``comparisons_["imbalance"].loc[a, b]`` is ``Delta(a -> b)``).
+    class_profiles_ : pandas.DataFrame
+        With ``per_class``: a ``class`` column, then each class's profile,
+        equal to a profile fitted on that class's samples alone with the
+        same ``random_state``. ``profile_`` is then the mean over classes of
+        ``id`` and ``pca_id``; its ``id_std`` is the spread of ``id`` across
+        classes, and ``n_classes`` counts them.
 
     Examples
     --------
@@ -230,6 +256,10 @@ class DepthProfile(BaseEstimator):
         "probe": [HasMethods(["fit", "predict"]), None],
         "probe_cv": [Interval(Integral, 2, None, closed="left")],
         **READ_CONSTRAINTS,
+        "compare": [list, None],
+        "per_class": ["boolean"],
+        "max_classes": [Interval(Integral, 1, None, closed="left"), None],
+        "samples_per_class": [Interval(Integral, 3, None, closed="left"), None],
     }
 
     def __init__(
@@ -254,6 +284,10 @@ class DepthProfile(BaseEstimator):
         tokenizer=None,
         max_length=None,
         truncation=False,
+        compare=None,
+        per_class=False,
+        max_classes=None,
+        samples_per_class=None,
     ):
         self.model = model
         self.layers = layers
@@ -274,6 +308,10 @@ class DepthProfile(BaseEstimator):
         self.tokenizer = tokenizer
         self.max_length = max_length
         self.truncation = truncation
+        self.compare = compare
+        self.per_class = per_class
+        self.max_classes = max_classes
+        self.samples_per_class = samples_per_class
 
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y=None):
@@ -295,45 +333,70 @@ class DepthProfile(BaseEstimator):
         reader = ActivationReader.of(self)
         X = reader.inputs(X)
         plan = self._plan(reader, X, y)
-        rows = {}
+        rows = {group.label: {} for group in plan.groups}
+        held = {}
         with tqdm(total=len(plan.layers), disable=not self.progress, desc="layers", unit="layer") as bar:
             for ready in self._read_passes(reader, plan, X):
-                tasks = (
-                    delayed(_estimate_layer)(
-                        data,
-                        plan.id_estimator,
-                        self.pca_estimator,
-                        plan.subsets,
-                        plan.probe,
-                        y,
-                        self.probe_cv,
-                        reader.device,
-                    )
-                    for _, data in ready
-                )
-                for (layer, _), (row, problems, beyond) in zip(ready, Parallel(n_jobs=self.n_jobs)(tasks)):
-                    rows[layer] = row
-                    for problem in problems:
-                        warnings.warn(
-                            f"Layer {layer!r} gets NaN for its {problem}",
-                            UndefinedLayerWarning,
-                            stacklevel=find_stack_level(),
-                        )
-                    if beyond:
-                        warnings.warn(
-                            f"Layer {layer!r} is undersampled: {'; and '.join(beyond)}. Profile more samples, "
-                            "or read these numbers as bounds (the profile_ column 'undersampled' flags them).",
-                            UndersampledWarning,
-                            stacklevel=find_stack_level(),
-                        )
+                self._estimate_ready(ready, plan, y, reader.device, rows)
+                for layer, data in ready:
+                    if plan.label_overlap is not None:
+                        overlap = plan.label_overlap.of_layer(as_numpy(data), y)
+                        for group_rows in rows.values():
+                            group_rows[layer]["label_overlap"] = overlap
+                    if plan.measures:
+                        held[layer] = as_numpy(data)
                     bar.update()
+        self._set_results(plan, rows, held)
+        return self
+
+    def _estimate_ready(self, ready, plan, y, device, rows):
+        """Estimate every group on the layers a pass completed, warning for the layers that lose or bound a number."""
+        jobs = [(layer, data, group) for layer, data in ready for group in plan.groups]
+        tasks = (
+            delayed(estimate_layer)(
+                group.points(data),
+                plan.id_estimator,
+                self.pca_estimator,
+                group.subsets,
+                plan.probe,
+                y,
+                self.probe_cv,
+                device,
+            )
+            for _, data, group in jobs
+        )
+        for (layer, _, group), (row, problems, beyond) in zip(jobs, Parallel(n_jobs=self.n_jobs)(tasks)):
+            rows[group.label][layer] = row
+            where = f"Layer {layer!r}" if group.label is None else f"Layer {layer!r} of class {group.label!r}"
+            for problem in problems:
+                message = f"{where} gets NaN for its {problem}"
+                warnings.warn(message, UndefinedLayerWarning, stacklevel=find_stack_level())
+            if beyond:
+                warnings.warn(
+                    f"{where} is undersampled: {'; and '.join(beyond)}. Profile more samples, "
+                    "or read these numbers as bounds (the profile_ column 'undersampled' flags them).",
+                    UndersampledWarning,
+                    stacklevel=find_stack_level(),
+                )
+
+    def _set_results(self, plan, rows, held):
         self.memory_budget_ = plan.memory_budget
-        self.profile_ = _table(plan, rows)
+        if self.per_class:
+            self.class_profiles_, self.profile_ = class_mean_table(
+                {label: profile_table(plan, group_rows) for label, group_rows in rows.items()}
+            )
+            if plan.label_overlap is not None:
+                first = next(iter(rows.values()))
+                self.profile_["label_overlap"] = [first[layer]["label_overlap"] for layer in plan.layers]
+        else:
+            self.profile_ = profile_table(plan, rows[None])
+        if self.compare is not None:
+            self.comparisons_ = {measure.name: measure.compare(held) for measure in plan.measures}
         self.layers_ = plan.layers
         self.n_samples_ = plan.n_rows
         self.last_hidden_layer_ = plan.last_hidden
-        self.last_hidden_id_ = rows[plan.last_hidden]["id"] if plan.last_hidden else float("nan")
-        return self
+        last = self.profile_.set_index("layer")["id"]
+        self.last_hidden_id_ = float(last[plan.last_hidden]) if plan.last_hidden else float("nan")
 
     def _plan(self, reader, X, y):
         """Settle the layers, passes, subsamples and estimators; raise every configuration error."""
@@ -350,7 +413,14 @@ class DepthProfile(BaseEstimator):
         memory_budget = available_memory() // 4 if self.memory_budget == "auto" else self.memory_budget
         passes = plan_passes(widths, n_samples, memory_budget)
         with_probe = self._checked_probe(y)
-        self._check_split_layers(passes, widths, with_probe, id_estimator)
+        measures, label_overlap = checked_comparisons(
+            self.compare, y, pooling=self.pooling, n_samples=n_samples, widths=widths, memory_budget=memory_budget
+        )
+        needs_points = [
+            *(["per_class needs each class's rows of every layer"] if self.per_class else []),
+            *(["compare and the label overlap need every layer's activations"] if self.compare is not None else []),
+        ]
+        self._check_split_layers(passes, widths, with_probe, id_estimator, needs_points)
         relative_depth, last_hidden = relative_depths(reader.module, table, blocks, layers)
         largest_pass = max(4 * n_samples * sum(part.stop - part.start for part in pieces.values()) for pieces in passes)
         return _Plan(
@@ -360,11 +430,22 @@ class DepthProfile(BaseEstimator):
             relative_depth=relative_depth,
             last_hidden=last_hidden,
             passes=passes,
-            subsets=self._draw_subsets(n_samples),
+            groups=sample_groups(
+                y,
+                n_samples,
+                per_class=self.per_class,
+                max_classes=self.max_classes,
+                samples_per_class=self.samples_per_class,
+                random_state=self.random_state,
+                draw_subsets=self._draw_subsets,
+                n_needed=minimum_samples(self.subsample) if self.n_resamples else 3,
+            ),
             id_estimator=id_estimator,
             probe=self.probe if with_probe else None,
             on_device=self.n_jobs in (None, 1) and fits_on_device(reader.device, largest_pass),
             memory_budget=memory_budget,
+            measures=measures,
+            label_overlap=label_overlap,
         )
 
     def _checked_id_estimator(self):
@@ -417,6 +498,13 @@ class DepthProfile(BaseEstimator):
     def _checked_probe(self, y):
         """Whether the probe runs (it needs labels, and one label per point)."""
         with_probe = self.probe is not None and y is not None
+        if self.per_class and self.pooling == "tokens":
+            raise ValueError(
+                "per_class needs one label per point, but pooling='tokens' makes a point of every token; "
+                "pool the tokens (pooling='mean', ...) to profile per class."
+            )
+        if with_probe and self.per_class:
+            raise ValueError("A probe needs several labels, but per_class=True estimates one class at a time.")
         if with_probe and self.pooling == "tokens":
             raise ValueError(
                 "A probe needs one label per point, but pooling='tokens' makes a point of every token; "
@@ -424,14 +512,14 @@ class DepthProfile(BaseEstimator):
             )
         return with_probe
 
-    def _check_split_layers(self, passes, widths, with_probe, id_estimator):
+    def _check_split_layers(self, passes, widths, with_probe, id_estimator, needs_points):
         """A layer read in pieces works only with what can be computed from pieces."""
         split = sorted(
             {layer for pieces in passes for layer, part in pieces.items() if part != slice(0, widths[layer])}
         )
         if not split:
             return
-        needs = []
+        needs = list(needs_points)
         if with_probe:
             needs.append("the probe needs every layer's activations at once")
         if self.pca_estimator not in ("auto", None):
@@ -510,77 +598,3 @@ def _count_rows(inputs, shapes, pooling, batch_size):
         )
     real = inputs.n_real_tokens(batch_size)
     return real if real is not None else inputs.n_samples * lengths.pop()
-
-
-def _estimate_layer(data, id_estimator, pca_estimator, subsets, probe, y, probe_cv, device):
-    """One row of the profile: ID on all samples, its spread, PCA-ID and probe accuracy, searching on ``device``."""
-    if isinstance(data, SplitLayer):
-        points, metric = data.distances.distances(), "precomputed"
-        # Refitted on the layer's distances unless one search serves it (the plan checked it can be).
-        id_estimator = id_estimator if has_neighbor_seam(id_estimator) else id_estimator.with_precomputed_distances()
-    else:
-        points, metric = data, "euclidean"
-    problems = []
-    try:
-        dimension, resampled, n_used = dimensions_with_resamples(
-            id_estimator, points, subsets, metric=metric, device=device, return_n_points=True
-        )
-    except ValueError as error:
-        # One layer that cannot be estimated (a dead layer: every output identical) loses its row, not the run.
-        problems.append(f"ID: {error}")
-        dimension, resampled, n_used = float("nan"), [], points.shape[0]
-    pca_id = float("nan")
-    try:
-        if pca_estimator == "auto":
-            # The paper's recipe, from the eigenvalues of the standardised Gram or covariance matrix.
-            spectrum = (
-                data.spectrum.explained_variance_ratio()
-                if isinstance(data, SplitLayer)
-                else standardised_spectrum(data)
-            )
-            pca_id = float(PCADimension(threshold=_PAPER_PCA_THRESHOLD).dimension_from_spectrum(spectrum))
-        elif pca_estimator is not None:
-            pca_id = fitted_dimension(clone(pca_estimator).fit(as_numpy(data)))
-    except ValueError as error:
-        problems.append(f"PCA-ID: {error}")
-    probe_score = (
-        float(cross_val_score(clone(probe), as_numpy(data), y, cv=probe_cv).mean())
-        if probe is not None
-        else float("nan")
-    )
-    spread = float(np.std(resampled, ddof=1)) if len(resampled) > 1 else float("nan")
-    # The counts are what the estimates used: the distinct points, once duplicates are collapsed.
-    beyond = []
-    if undersampled(dimension, n_used):
-        beyond.append(f"its ID {dimension:.3g} needs at least 2**{dimension:.3g} points, more than its {n_used}")
-    if pca_id >= (n_used - 1) / 2:
-        beyond.append(
-            f"its PCA-ID {pca_id:.0f} uses at least half of the {n_used - 1} components that {n_used} "
-            "points allow: a count of points more than a dimension"
-        )
-    row = {
-        "id": dimension,
-        "id_std": spread,
-        "pca_id": pca_id,
-        "undersampled": bool(beyond),
-        "probe_score": probe_score,
-    }
-    return row, problems, beyond
-
-
-def _table(plan, rows):
-    """The profile: one row per layer in forward order."""
-    import pandas as pd
-
-    table = pd.DataFrame(
-        [
-            {
-                "layer": layer,
-                "relative_depth": plan.relative_depth[layer],
-                "n_features": plan.widths[layer],
-                **rows[layer],
-            }
-            for layer in plan.layers
-        ]
-    )
-    return table if plan.probe is not None else table.drop(columns="probe_score")

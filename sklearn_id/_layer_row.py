@@ -1,0 +1,88 @@
+"""One layer's row of a :class:`~sklearn_id.DepthProfile`: its ID and spread, PCA-ID, probe and label overlap."""
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.model_selection import cross_val_score
+
+from sklearn_id._base import dimensions_with_resamples, fitted_dimension, has_neighbor_seam, undersampled
+from sklearn_id._device import as_numpy
+from sklearn_id._layers import SplitLayer
+from sklearn_id._pca import PCADimension, standardised_spectrum
+
+__all__ = ["PAPER_PCA_THRESHOLD", "estimate_layer", "profile_table"]
+
+PAPER_PCA_THRESHOLD = 0.9
+
+
+def estimate_layer(data, id_estimator, pca_estimator, subsets, probe, y, probe_cv, device):
+    """One row of the profile: ID on all samples, its spread, PCA-ID and probe accuracy, searching on ``device``."""
+    if isinstance(data, SplitLayer):
+        points, metric = data.distances.distances(), "precomputed"
+        # Refitted on the layer's distances unless one search serves it (the plan checked it can be).
+        id_estimator = id_estimator if has_neighbor_seam(id_estimator) else id_estimator.with_precomputed_distances()
+    else:
+        points, metric = data, "euclidean"
+    problems = []
+    try:
+        dimension, resampled, n_used = dimensions_with_resamples(
+            id_estimator, points, subsets, metric=metric, device=device, return_n_points=True
+        )
+    except ValueError as error:
+        # One layer that cannot be estimated (a dead layer: every output identical) loses its row, not the run.
+        problems.append(f"ID: {error}")
+        dimension, resampled, n_used = float("nan"), [], points.shape[0]
+    pca_id = float("nan")
+    try:
+        if pca_estimator == "auto":
+            # The paper's recipe, from the eigenvalues of the standardised Gram or covariance matrix.
+            spectrum = (
+                data.spectrum.explained_variance_ratio()
+                if isinstance(data, SplitLayer)
+                else standardised_spectrum(data)
+            )
+            pca_id = float(PCADimension(threshold=PAPER_PCA_THRESHOLD).dimension_from_spectrum(spectrum))
+        elif pca_estimator is not None:
+            pca_id = fitted_dimension(clone(pca_estimator).fit(as_numpy(data)))
+    except ValueError as error:
+        problems.append(f"PCA-ID: {error}")
+    probe_score = (
+        float(cross_val_score(clone(probe), as_numpy(data), y, cv=probe_cv).mean())
+        if probe is not None
+        else float("nan")
+    )
+    spread = float(np.std(resampled, ddof=1)) if len(resampled) > 1 else float("nan")
+    # The counts are what the estimates used: the distinct points, once duplicates are collapsed.
+    beyond = []
+    if undersampled(dimension, n_used):
+        beyond.append(f"its ID {dimension:.3g} needs at least 2**{dimension:.3g} points, more than its {n_used}")
+    if pca_id >= (n_used - 1) / 2:
+        beyond.append(
+            f"its PCA-ID {pca_id:.0f} uses at least half of the {n_used - 1} components that {n_used} "
+            "points allow: a count of points more than a dimension"
+        )
+    row = {
+        "id": dimension,
+        "id_std": spread,
+        "pca_id": pca_id,
+        "undersampled": bool(beyond),
+        "probe_score": probe_score,
+    }
+    return row, problems, beyond
+
+
+def profile_table(plan, rows):
+    """The profile: one row per layer in forward order."""
+    import pandas as pd
+
+    table = pd.DataFrame(
+        [
+            {
+                "layer": layer,
+                "relative_depth": plan.relative_depth[layer],
+                "n_features": plan.widths[layer],
+                **rows[layer],
+            }
+            for layer in plan.layers
+        ]
+    )
+    return table if plan.probe is not None else table.drop(columns="probe_score")
