@@ -9,7 +9,9 @@ __all__ = [
     "SplitLayer",
     "auto_checkpoints",
     "block_depths",
+    "count_rows",
     "minimum_samples",
+    "output_shapes",
     "plan_passes",
     "relative_depths",
     "transformer_blocks",
@@ -265,3 +267,23 @@ def _output_layer(module, table):
     modules = dict(module.named_modules())
     leaves = [name for name in table["layer"] if name in modules and not list(modules[name].children())]
     return leaves[-1] if leaves else table["layer"].iloc[-1]
+
+
+def output_shapes(table, layers):
+    """Each layer's output shape per sample, from the listing."""
+    ran = table.set_index("layer")
+    return {layer: tuple(ran.loc[layer, "output_shape"]) for layer in layers}
+
+
+def count_rows(inputs, shapes, pooling, batch_size):
+    """Points each layer gives: the samples, or, with ``pooling="tokens"``, the real tokens."""
+    if pooling != "tokens":
+        return inputs.n_samples
+    lengths = {shape[0] for shape in shapes.values()}
+    if len(lengths) > 1:
+        raise ValueError(
+            f"pooling='tokens' needs layers with one token count, but these layers output "
+            f"{sorted(lengths)} tokens per sample; profile them separately."
+        )
+    real = inputs.n_real_tokens(batch_size)
+    return real if real is not None else inputs.n_samples * lengths.pop()

@@ -21,7 +21,9 @@ from sklearn_id._layer_row import PAPER_PCA_THRESHOLD, estimate_layer, profile_t
 from sklearn_id._layers import (
     SplitLayer,
     auto_checkpoints,
+    count_rows,
     minimum_samples,
+    output_shapes,
     plan_passes,
     relative_depths,
     transformer_blocks,
@@ -404,7 +406,7 @@ class DepthProfile(BaseEstimator):
         table = self._listed_layers(reader, X)
         blocks = transformer_blocks(reader.module)
         layers = self._chosen_layers(reader, X, table, blocks)
-        shapes = _output_shapes(table, layers)
+        shapes = output_shapes(table, layers)
         widths = {
             layer: pooled_width(shapes[layer], resolve_pooling(self.pooling, shapes[layer], X.has_tokens, layer))
             for layer in layers
@@ -486,7 +488,7 @@ class DepthProfile(BaseEstimator):
         return layers
 
     def _checked_sample_count(self, X, shapes):
-        n_samples = _count_rows(X, shapes, self.pooling, self.batch_size)
+        n_samples = count_rows(X, shapes, self.pooling, self.batch_size)
         if self.n_resamples and n_samples < minimum_samples(self.subsample):
             raise ValueError(
                 f"{n_samples} samples are too few for subsamples of fraction "
@@ -577,24 +579,6 @@ class DepthProfile(BaseEstimator):
 
     def error_bars_note(self):
         """What the ``id_std`` error bars of this profile are, for a figure's caption."""
+        if self.per_class:
+            return "error bars: the ID's std across classes (each class profiled on its own)"
         return f"error bars: the ID's std over {self.n_resamples} random {self.subsample:.0%} subsamples"
-
-
-def _output_shapes(table, layers):
-    """Each layer's output shape per sample, from the listing."""
-    ran = table.set_index("layer")
-    return {layer: tuple(ran.loc[layer, "output_shape"]) for layer in layers}
-
-
-def _count_rows(inputs, shapes, pooling, batch_size):
-    """Points each layer gives: the samples, or, with ``pooling="tokens"``, the real tokens."""
-    if pooling != "tokens":
-        return inputs.n_samples
-    lengths = {shape[0] for shape in shapes.values()}
-    if len(lengths) > 1:
-        raise ValueError(
-            f"pooling='tokens' needs layers with one token count, but these layers output "
-            f"{sorted(lengths)} tokens per sample; profile them separately."
-        )
-    real = inputs.n_real_tokens(batch_size)
-    return real if real is not None else inputs.n_samples * lengths.pop()

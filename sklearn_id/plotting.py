@@ -5,7 +5,7 @@ matplotlib is imported when a function is called, not with the package.
 
 import numpy as np
 
-__all__ = ["plot_depth_profile", "plot_id_during_training", "plot_id_scaling", "plot_id_vs_accuracy"]
+__all__ = ["plot_comparison", "plot_depth_profile", "plot_id_during_training", "plot_id_scaling", "plot_id_vs_accuracy"]
 
 
 def _axes(ax):
@@ -32,7 +32,9 @@ def plot_depth_profile(profiles, ax=None, *, pca=True, error_bars=None):
 
     The x-axis is the relative depth, labelled with the layer names of the
     first profile; both axes start at zero, so the size of a change reads
-    true; the legend sits outside the data.
+    true; the legend sits outside the data. A profile with a
+    ``label_overlap`` column (``DepthProfile(compare=...)`` fitted with
+    labels) gets it beside the ID, dashed, on a right-hand axis from 0 to 1.
 
     Parameters
     ----------
@@ -102,9 +104,9 @@ def plot_depth_profile(profiles, ax=None, *, pca=True, error_bars=None):
             )
     id_ax.set_ylabel("intrinsic dimension\n(TwoNN)")
     id_ax.set_ylim(bottom=0)
-    id_ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", frameon=False)
+    beside = _legend_with_label_overlap(id_ax, profiles)
     if any("id_std" in p and p["id_std"].notna().any() for p in profiles.values()):
-        _name_error_bars(id_ax, error_bars or "error bars: the ID's std over random subsamples (id_std)")
+        _name_error_bars(id_ax, error_bars or "error bars: the ID's std over random subsamples (id_std)", x=beside)
     bottom = id_ax
     if pca_ax is not None:
         pca_ax.set_ylabel("PCA-ID (components\nfor 90% variance)")
@@ -116,6 +118,92 @@ def plot_depth_profile(profiles, ax=None, *, pca=True, error_bars=None):
         bottom.set_xticks(positions, labels, rotation=45, ha="right")
     bottom.set_xlabel("layer (spaced by relative depth)")
     return id_ax
+
+
+def _legend_with_label_overlap(id_ax, profiles):
+    """The ID panel's legend outside the data, with the label overlap's lines when there are any; its x position."""
+    handles, names = id_ax.get_legend_handles_labels()
+    overlap = _draw_label_overlap(id_ax, profiles)
+    if overlap is not None:
+        extra_handles, extra_names = overlap.get_legend_handles_labels()
+        handles, names = handles + extra_handles, names + extra_names
+    anchor = (1.01, 1.0) if overlap is None else (1.13, 1.0)
+    id_ax.legend(handles, names, loc="upper left", bbox_to_anchor=anchor, fontsize="small", frameon=False)
+    return anchor[0]
+
+
+def _draw_label_overlap(id_ax, profiles):
+    """The label overlap of the profiles that have one, dashed on a right-hand axis; that axis, or None."""
+    with_overlap = {
+        label: p for label, p in profiles.items() if "label_overlap" in p and p["label_overlap"].notna().any()
+    }
+    if not with_overlap:
+        return None
+    overlap_ax = id_ax.twinx()
+    colors = {line.get_label(): line.get_color() for line in id_ax.get_lines()}
+    for label, profile in with_overlap.items():
+        overlap_ax.plot(
+            profile["relative_depth"],
+            profile["label_overlap"],
+            linestyle="--",
+            marker="^",
+            color=colors.get(label or "TwoNN ID"),
+            label=f"{label} label overlap".strip(),
+        )
+    overlap_ax.set_ylim(0, 1.05)
+    overlap_ax.set_ylabel("label overlap (dashed)")
+    return overlap_ax
+
+
+def plot_comparison(matrix, ax=None, *, title=None, cmap="viridis"):
+    """A layer-by-layer comparison as a heat map: ``DepthProfile.comparisons_[name]``.
+
+    Rows are the layer compared from, columns the layer compared to (for the
+    information imbalance, ``Delta(row -> column)``); each cell is written
+    in when there are at most 12 layers.
+
+    Parameters
+    ----------
+    matrix : pandas.DataFrame
+        Square, with layer names as index and columns.
+    ax : matplotlib Axes, default=None
+    title : str, default=None
+    cmap : str, default="viridis"
+
+    Returns
+    -------
+    ax : matplotlib Axes
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import pandas as pd
+    >>> from sklearn_id.plotting import plot_comparison
+    >>> matrix = pd.DataFrame([[0.0, 0.4], [0.7, 0.0]], index=["input", "fc"], columns=["input", "fc"])
+    >>> ax = plot_comparison(matrix, title="information imbalance")
+    >>> [label.get_text() for label in ax.get_yticklabels()]
+    ['input', 'fc']
+    """
+    values = np.asarray(matrix, dtype=float)
+    if values.ndim != 2 or values.shape[0] != values.shape[1] or values.size == 0:
+        raise ValueError(f"plot_comparison needs a square, non-empty layer-by-layer table, got shape {values.shape}.")
+    ax = _axes(ax)
+    image = ax.imshow(values, cmap=cmap)
+    ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    rows, columns = [str(name) for name in matrix.index], [str(name) for name in matrix.columns]
+    ax.set_xticks(range(len(columns)), columns, rotation=45, ha="right")
+    ax.set_yticks(range(len(rows)), rows)
+    ax.set_xlabel(f"to ({matrix.columns.name})" if matrix.columns.name not in (None, "to") else "to")
+    ax.set_ylabel(f"from ({matrix.index.name})" if matrix.index.name not in (None, "from") else "from")
+    if len(rows) <= 12:
+        middle = np.nanmean(values)
+        for (i, j), value in np.ndenumerate(values):
+            color = "white" if value < middle else "black"
+            ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize="x-small", color=color)
+    if title:
+        ax.set_title(title)
+    return ax
 
 
 def _mark_undersampled(ax, profile, color):
@@ -320,6 +408,6 @@ def plot_id_scaling(scaling, ax=None, *, label=None):
     return ax
 
 
-def _name_error_bars(ax, note):
-    """Say what the error bars are, beside the axes (below the legend)."""
-    ax.text(1.01, 0.0, note, transform=ax.transAxes, fontsize="x-small", va="bottom", wrap=True)
+def _name_error_bars(ax, note, x=1.01):
+    """Say what the error bars are, beside the axes (below the legend, at ``x`` in axes units)."""
+    ax.text(x, 0.0, note, transform=ax.transAxes, fontsize="x-small", va="bottom", wrap=True)

@@ -49,7 +49,7 @@ def test_comparisons_equal_the_functions_on_each_layers_activations(model, data)
     ).fit(X, y)
     acts = {layer: _activations(model, X, layer) for layer in LAYERS}
     assert set(profile.comparisons_) == {"imbalance", "overlap", "cka"}
-    for name, matrix in profile.comparisons_.items():
+    for matrix in profile.comparisons_.values():
         assert list(matrix.index) == LAYERS and list(matrix.columns) == LAYERS
     for a in LAYERS:
         for b in LAYERS:
@@ -135,3 +135,28 @@ def test_labels_of_the_wrong_length_are_explained(model, data):
         DepthProfile(model, layers=LAYERS, compare=[], n_resamples=0).fit(X, y[:-1])
     with pytest.raises(ValueError, match="one label per sample: 360 labels"):
         DepthProfile(model, layers=LAYERS, per_class=True).fit(X, y[:-1])
+
+
+def test_the_figures_draw_the_matrix_the_label_overlap_and_the_spread_across_classes(model, data):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from sklearn_id.plotting import plot_comparison
+
+    X, y = data
+    profile = DepthProfile(model, layers=LAYERS, compare=["imbalance"], random_state=0).fit(X, y)
+    matrix = profile.comparisons_["imbalance"]
+    ax = plot_comparison(matrix, title="information imbalance")
+    np.testing.assert_allclose(ax.images[0].get_array(), matrix.to_numpy())
+    assert [label.get_text() for label in ax.get_yticklabels()] == LAYERS
+    assert len(ax.texts) == len(LAYERS) ** 2  # every cell written in
+    ax = profile.plot()
+    overlap_axes = [other for other in ax.figure.axes if other.get_ylabel() == "label overlap (dashed)"]
+    (line,) = overlap_axes[0].get_lines()
+    np.testing.assert_allclose(line.get_ydata(), profile.profile_["label_overlap"])
+    assert "label overlap" in [text.get_text() for text in ax.get_legend().get_texts()]
+    per_class = DepthProfile(model, layers=LAYERS, per_class=True, random_state=0).fit(X, y)
+    notes = [text.get_text() for text in per_class.plot().texts]
+    assert any("std across classes" in note for note in notes)
+    with pytest.raises(ValueError, match="square"):
+        plot_comparison(matrix.iloc[:, :2])
