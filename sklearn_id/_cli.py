@@ -88,6 +88,19 @@ def _parser():
         help="twonn (default: TwoNN, linear fit) or gride (GRIDE at the ranks of --ranks)",
     )
     profile.add_argument("--ranks", type=rank_pair, default=(2, 4), help="GRIDE's neighbour ranks n1,n2 (default: 2,4)")
+    profile.add_argument(
+        "--compare",
+        type=measure_list,
+        default=None,
+        help="measures between every pair of layers, comma-separated: imbalance, overlap, cka; each is written "
+        "to NAME.csv and NAME.png (with --images, profile.csv also gains the label overlap of the classes)",
+    )
+    profile.add_argument(
+        "--per-class",
+        action="store_true",
+        help="with --images: profile each class (sub-folder) on its own, write class_profiles.csv, and make "
+        "profile.csv their mean (the seed paper's protocol)",
+    )
     profile.add_argument("--out", type=output_folder, default=Path("."), help="folder for profile.csv and profile.png")
     profile.add_argument(
         "--seed", type=int, default=0, help="seed of the image draw, of random weights and of the subsamples"
@@ -174,6 +187,20 @@ def rank_pair(text):
     if not 1 <= n1 < n2:
         raise ValueError(f"{text}: GRIDE needs 1 <= n1 < n2")
     return n1, n2
+
+
+_MEASURES = ("imbalance", "overlap", "cka")
+
+
+@_argument_type
+def measure_list(text):
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in _MEASURES]
+    if unknown or not names:
+        raise ValueError(f"{text!r}: give measures among {', '.join(_MEASURES)}, comma-separated")
+    if len(set(names)) < len(names):
+        raise ValueError(f"{text!r} names a measure twice")
+    return names
 
 
 @_argument_type

@@ -14,22 +14,26 @@ def run_profile(args):
     if model_kind(args.model) == "text":
         if args.text is None:
             raise UsageError(f"{args.model} reads texts: pass --text FILE (one text a line).")
+        if args.per_class:
+            raise UsageError("--per-class needs labels: it takes --images, whose sub-folders are the classes.")
         texts, what = _texts(args)
         with _seeded_weights(args.seed):
             loaded = load_model(args.model, args.weights, args.checkpoint, progress=not args.quiet)
-        data = texts
+        data, labels = texts, None
     else:
         if args.images is None:
             raise UsageError(f"{args.model} reads images: pass --images FOLDER.")
         with _seeded_weights(args.seed):
             loaded = load_model(args.model, args.weights, args.checkpoint, progress=not args.quiet)
-        data, what = _images(args, loaded.transform)
+        data, what, labels = _images(args, loaded.transform)
     profile = _depth_profile(args, loaded)
     estimator = profile.id_estimator
+    # Labels serve the per-class profile, and the label overlap when there are classes to tell apart.
+    with_labels = args.per_class or (args.compare is not None and labels is not None and len(set(labels)) > 1)
     try:
         with warnings.catch_warnings(record=True) as recorded:
             warnings.simplefilter("default")
-            profile.fit(data)
+            profile.fit(data, labels if with_labels else None)
     except ValueError as error:
         hint = " Pass --max-length N to cut longer texts to N tokens." if "max_length" in str(error) else ""
         raise UsageError(f"{error}{hint}") from error
@@ -42,8 +46,33 @@ def run_profile(args):
     ax.set_title(f"{args.model} ({weights}) on {what}")
     ax.figure.savefig(args.out / "profile.png", dpi=120, bbox_inches="tight")
     print(f"{args.model}, {weights}, {what}, {estimator!r}\n{format_profile(profile.profile_)}")
-    print(f"\nwrote {args.out / 'profile.csv'} and {args.out / 'profile.png'}")
+    written = [
+        args.out / "profile.csv",
+        args.out / "profile.png",
+        *_write_extras(args, profile, f"{args.model} on {what}"),
+    ]
+    print(f"\nwrote {', '.join(str(path) for path in written)}")
     _report(recorded, profile.profile_)
+
+
+def _write_extras(args, profile, title):
+    """The per-class table and each comparison's matrix (printed, as CSV and as a heat map); the paths written."""
+    import matplotlib.pyplot as plt
+
+    from sklearn_id.plotting import plot_comparison
+
+    written = []
+    if args.per_class:
+        profile.class_profiles_.to_csv(args.out / "class_profiles.csv", index=False)
+        written.append(args.out / "class_profiles.csv")
+    for name, matrix in getattr(profile, "comparisons_", {}).items():
+        print(f"\n{name} (rows: from, columns: to)\n{matrix.to_string(float_format=lambda value: f'{value:.3f}')}")
+        matrix.to_csv(args.out / f"{name}.csv")
+        ax = plot_comparison(matrix, title=f"{name}: {title}")
+        ax.figure.savefig(args.out / f"{name}.png", dpi=120, bbox_inches="tight")
+        plt.close(ax.figure)
+        written += [args.out / f"{name}.csv", args.out / f"{name}.png"]
+    return written
 
 
 def _depth_profile(args, loaded):
@@ -67,6 +96,8 @@ def _depth_profile(args, loaded):
         tokenizer=loaded.tokenizer,
         max_length=args.max_length,
         truncation=args.max_length is not None,
+        compare=args.compare,
+        per_class=args.per_class,
     )
     return profile
 
@@ -98,16 +129,17 @@ def _seeded_weights(seed):
 
 
 def _images(args, transform):
-    """The image folder, with ``--n-images`` drawn at random when it holds more."""
+    """The image folder, with ``--n-images`` drawn at random when it holds more, and each image's class."""
     import torch
 
     dataset = load_image_folder(args.images, transform)
+    labels = [dataset.classes[target] for target in dataset.targets]
     n_images = min(args.n_images, len(dataset))
     if n_images < len(dataset):
         generator = torch.Generator().manual_seed(args.seed)
-        chosen = torch.randperm(len(dataset), generator=generator)[:n_images].sort().values
-        dataset = torch.utils.data.Subset(dataset, chosen.tolist())
-    return dataset, f"{n_images} images of {args.images.name}"
+        chosen = torch.randperm(len(dataset), generator=generator)[:n_images].sort().values.tolist()
+        dataset, labels = torch.utils.data.Subset(dataset, chosen), [labels[i] for i in chosen]
+    return dataset, f"{n_images} images of {args.images.name}", labels
 
 
 def _texts(args):

@@ -8,6 +8,7 @@ by writing one; the three here are the package's functions applied to every
 pair, with each layer's neighbour lists searched once.
 """
 
+import warnings
 from numbers import Integral
 
 import numpy as np
@@ -19,6 +20,7 @@ from sklearn_id._compare import (
     overlap_from_neighbors,
 )
 from sklearn_id._neighbors import neighbor_ranks_in
+from sklearn_id._warnings import find_stack_level
 
 __all__ = [
     "InformationImbalance",
@@ -207,7 +209,16 @@ def checked_comparisons(compare, y, *, pooling, n_samples, widths, memory_budget
             )
         if len(y) != n_samples:
             raise ValueError(f"y has {len(y)} labels for {n_samples} samples: give one label per sample.")
-        label_overlap = label_overlap or resolve_measures(["label_overlap"])[1]
+        if label_overlap is None:  # not asked for: the default, when the samples allow it
+            label_overlap = LabelOverlap()
+            if label_overlap.k >= n_samples:
+                warnings.warn(
+                    f"No label_overlap column: {n_samples} samples are too few for its k={label_overlap.k} "
+                    "neighbours; pass compare=[..., LabelOverlap(k=...)] with a smaller k.",
+                    UserWarning,
+                    stacklevel=find_stack_level(),
+                )
+                label_overlap = None
     for measure in [*measures, *([label_overlap] if label_overlap is not None else [])]:
         k = getattr(measure, "k", None)
         if isinstance(k, Integral) and k >= n_samples:

@@ -96,6 +96,41 @@ def test_profile_writes_csv_and_figure(image_folder, tmp_path, capsys):
     assert "is undersampled:" not in errors
 
 
+def test_profile_compares_layers_and_profiles_each_class(tmp_path, capsys):
+    image_folder = tmp_path / "images"  # 40 images: enough for the label overlap's 30 neighbours
+    rng = np.random.default_rng(1)
+    for label in ("cats", "dogs"):
+        (image_folder / label).mkdir(parents=True)
+        for index in range(20):
+            Image.fromarray(rng.integers(0, 256, size=(32, 32, 3), dtype=np.uint8)).save(
+                image_folder / label / f"{index}.png"
+            )
+    layers = ["layer4", "avgpool", "fc"]
+    argv = ["profile", "--model", "torchvision:resnet18", "--images", str(image_folder), "--layers", ",".join(layers)]
+    main([*argv, "--compare", "imbalance,cka", "--per-class", "--out", str(tmp_path / "out"), "--quiet"])
+    tmp_path = tmp_path / "out"
+    torch.manual_seed(0)  # --seed 0 draws the same random weights
+    model, transform = load_torchvision_model("torchvision:resnet18", None)
+    dataset = torchvision.datasets.ImageFolder(image_folder, transform=transform)
+    labels = [dataset.classes[target] for target in dataset.targets]
+    expected = DepthProfile(
+        model, layers=layers, compare=["imbalance", "cka"], per_class=True, random_state=0, device="cpu"
+    ).fit(dataset, labels)
+    classes = pd.read_csv(tmp_path / "class_profiles.csv")
+    assert sorted(set(classes["class"])) == ["cats", "dogs"]
+    np.testing.assert_allclose(classes["id"], expected.class_profiles_["id"], rtol=1e-6)
+    table = pd.read_csv(tmp_path / "profile.csv")
+    np.testing.assert_allclose(table["id"], expected.profile_["id"], rtol=1e-6)
+    np.testing.assert_allclose(table["label_overlap"], expected.profile_["label_overlap"], rtol=1e-6)
+    for name in ("imbalance", "cka"):
+        matrix = pd.read_csv(tmp_path / f"{name}.csv", index_col=0)
+        assert list(matrix.index) == layers and list(matrix.columns) == layers
+        np.testing.assert_allclose(matrix.to_numpy(), expected.comparisons_[name].to_numpy(), rtol=1e-5, atol=1e-9)
+        assert (tmp_path / f"{name}.png").stat().st_size > 5_000
+    printed = capsys.readouterr().out
+    assert "imbalance (rows: from, columns: to)" in printed and str(tmp_path / "cka.png") in printed
+
+
 @pytest.mark.parametrize(
     "arguments, message",
     [
@@ -159,6 +194,8 @@ def _fails_before_any_model(monkeypatch):
         (["--ranks", "4"], "argument --ranks: '4': give two ranks as n1,n2"),
         (["--device", "gpu"], "argument --device: device='gpu' is not a device"),
         (["--checkpoint", "nowhere.pt"], "argument --checkpoint: nowhere.pt is not a file"),
+        (["--compare", "imbalance,entropy"], "argument --compare: 'imbalance,entropy': give measures among imbalance"),
+        (["--compare", "cka,cka"], "argument --compare: 'cka,cka' names a measure twice"),
         (
             ["--weights", "DEFAULT", "--checkpoint", __file__],
             "argument --checkpoint: not allowed with argument --weights",

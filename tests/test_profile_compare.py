@@ -160,3 +160,12 @@ def test_the_figures_draw_the_matrix_the_label_overlap_and_the_spread_across_cla
     assert any("std across classes" in note for note in notes)
     with pytest.raises(ValueError, match="square"):
         plot_comparison(matrix.iloc[:, :2])
+
+
+def test_the_default_label_overlap_is_left_out_with_a_warning_when_the_samples_are_too_few(model, data):
+    X, y = data
+    with pytest.warns(UserWarning, match="No label_overlap column: 25 samples are too few for its k=30"):
+        profile = DepthProfile(model, layers=LAYERS[:2], compare=[], n_resamples=0).fit(X[:25], y[:25])
+    assert "label_overlap" not in profile.profile_
+    with pytest.raises(ValueError, match="needs more than k=30 samples"):  # asked for: an error
+        DepthProfile(model, layers=LAYERS[:2], compare=["label_overlap"], n_resamples=0).fit(X[:25], y[:25])
