@@ -1,23 +1,26 @@
 """The rank of given points among each point's neighbours: one streaming pass over the rows, no sort.
 
-The information imbalance needs, for each point ``i`` and each of its
-neighbours ``j`` in one space, the rank of ``j`` among ``i``'s neighbours in
-another space. A rank is a count: the points closer to ``i`` than ``j``. One
-float64 product of the centred rows per block approximates every squared
-distance; a rounding bound says which comparisons it decides, and the few it
-cannot (ties and near ties) are decided on exact float64 differences of the
-original rows. Memory is one block of rows against all of them.
+The information imbalance needs, for each point ``i`` and each of its listed
+points ``j`` (its neighbours in another space), the rank of ``j`` among
+``i``'s neighbours here. A rank is a count: the points closer to ``i`` than
+``j``. For a block of rows, one float32 product of the centred, rescaled rows
+approximates every squared distance, within a rounding bound (the neighbour
+search's, :mod:`._exact`). Against each listed distance, an entry below it by
+more than the bound is certainly closer, one above it by more is certainly
+farther: two comparisons and two counts per entry. The entries in between
+(the listed point itself, ties and near ties) are decided on exact float64
+differences of the original rows. Memory is one block of rows against all of
+them.
 """
 
 import numpy as np
 
-from sklearn_id._neighbors._exact import exact_squared_distances
+from sklearn_id._neighbors._exact import exact_squared_distances, rounding_bound_factor, subnormal_floor
 from sklearn_id._neighbors._units import unit_scaled
 
 __all__ = ["neighbor_ranks_in"]
 
-_UNIT_ROUNDOFF_64 = 2.0**-53
-# Entries of one block of approximate squared distances (32 MB of float64).
+# Entries of one block of approximate squared distances.
 _BLOCK_ENTRIES = 1 << 22
 
 
@@ -55,32 +58,48 @@ def neighbor_ranks_in(X, neighbors):
     X, _ = unit_scaled(np.asarray(X, dtype=np.float64))
     neighbors = np.asarray(neighbors, dtype=np.int64)
     n_samples, n_features = X.shape
+    n_listed = neighbors.shape[1]
     centred = X - X.mean(axis=0)
-    norms = np.einsum("ij,ij->i", centred, centred)
-    # |a_il - d_il| <= gamma (n_i + n_l) for the float64 product, as the float32 screen's bound.
-    gamma = (2.0 * (n_features + 2) + 8.0) * _UNIT_ROUNDOFF_64 * 1.01
-    reference = exact_squared_distances(X, X, np.repeat(np.arange(n_samples), neighbors.shape[1]), neighbors.ravel())
-    reference = reference.reshape(neighbors.shape)
+    scale = float(np.sqrt(np.einsum("ij,ij->i", centred, centred).max(initial=0.0))) or 1.0
+    rows32 = (centred / scale).astype(np.float32)
+    norms = np.einsum("ij,ij->i", rows32, rows32, dtype=np.float64)
+    norms32 = norms.astype(np.float32)
+    # |a_il - d_il| <= gamma (n_i + n_l) + floor in the rescaled units, as the neighbour search's screen, with
+    # 8 u more for the float32 sum of the norms and the product (each term at most n_i + n_l).
+    gamma = rounding_bound_factor(n_features) + 8 * 2.0**-24
+    floor = subnormal_floor(n_features)
+    rows_of = np.repeat(np.arange(n_samples), n_listed)
+    listed = exact_squared_distances(X, X, rows_of, neighbors.ravel()).reshape(neighbors.shape)
     ranks = np.empty(neighbors.shape, dtype=np.float64)
     step = max(1, _BLOCK_ENTRIES // max(n_samples, 1))
     for start in range(0, n_samples, step):
         rows = np.arange(start, min(start + step, n_samples))
-        approx = norms[rows, None] + norms[None, :] - 2.0 * (centred[rows] @ centred.T)
-        bound = gamma * (norms[rows, None] + norms[None, :]) + 1e-300
+        approx = rows32[rows] @ rows32.T
+        approx *= np.float32(-2.0)
+        approx += norms32[rows, None]
+        approx += norms32[None, :]
         approx[np.arange(rows.size), rows] = np.inf  # the point itself is nobody's neighbour
-        for column in range(neighbors.shape[1]):
-            ranks[rows, column] = _ranks_of(X, rows, approx, bound, reference[rows, column])
+        slack = gamma * (norms[rows] + norms.max()) + floor
+        for column in range(n_listed):
+            ranks[rows, column] = _ranks_at(X, rows, approx, listed[rows, column], scale, slack)
     return ranks
 
 
-def _ranks_of(X, rows, approx, bound, reference):
-    """Mid-ranks, for each of ``rows``, of the squared distance ``reference`` among the row's distances."""
-    difference = approx - reference[:, None]
-    closer = np.count_nonzero(difference < -bound, axis=1)
-    # Undecided: within the rounding bound of the reference, its own point among them.
-    undecided_rows, undecided_cols = np.nonzero(np.abs(difference) <= bound)
-    exact = exact_squared_distances(X, X, rows[undecided_rows], undecided_cols)
-    reference_of = reference[undecided_rows]
-    closer += np.bincount(undecided_rows, weights=exact < reference_of, minlength=rows.size).astype(np.int64)
-    tied = np.bincount(undecided_rows, weights=exact == reference_of, minlength=rows.size) - 1
+def _ranks_at(X, rows, approx, listed, scale, slack):
+    """Mid-ranks, for each of ``rows``, of its squared distance ``listed`` among the row's distances."""
+    target = listed / scale**2
+    lower = np.nextafter((target - slack).astype(np.float32), np.float32(-np.inf))
+    upper = np.nextafter((target + slack).astype(np.float32), np.float32(np.inf))
+    closer = np.count_nonzero(approx < lower[:, None], axis=1)
+    undecided = np.count_nonzero(approx <= upper[:, None], axis=1) - closer
+    # The listed point lies within its own bound: a row with nothing else undecided has no tie to look at.
+    ambiguous = np.flatnonzero(undecided > 1)
+    window = approx[ambiguous]
+    local, cols = np.nonzero((window <= upper[ambiguous, None]) & (window >= lower[ambiguous, None]))
+    exact = exact_squared_distances(X, X, rows[ambiguous[local]], cols)
+    theirs = listed[ambiguous[local]]
+    closer = closer.astype(np.float64)
+    closer[ambiguous] += np.bincount(local, weights=exact < theirs, minlength=ambiguous.size)
+    tied = np.zeros(rows.size)
+    tied[ambiguous] = np.bincount(local, weights=exact == theirs, minlength=ambiguous.size) - 1  # itself
     return 1.0 + closer + tied / 2.0
