@@ -367,6 +367,7 @@ class DepthProfile(BaseEstimator):
             )
             for _, data, group in jobs
         )
+        bounded = {}
         for (layer, _, group), (row, problems, beyond) in zip(jobs, Parallel(n_jobs=self.n_jobs)(tasks)):
             rows[group.label][layer] = row
             where = f"Layer {layer!r}" if group.label is None else f"Layer {layer!r} of class {group.label!r}"
@@ -374,12 +375,23 @@ class DepthProfile(BaseEstimator):
                 message = f"{where} gets NaN for its {problem}"
                 warnings.warn(message, UndefinedLayerWarning, stacklevel=find_stack_level())
             if beyond:
-                warnings.warn(
-                    f"{where} is undersampled: {'; and '.join(beyond)}. Profile more samples, "
-                    "or read these numbers as bounds (the profile_ column 'undersampled' flags them).",
-                    UndersampledWarning,
-                    stacklevel=find_stack_level(),
+                bounded.setdefault(layer, []).append((group.label, beyond))
+        for layer, flagged in bounded.items():  # once per layer, naming the classes where there are
+            label, beyond = flagged[0]
+            where = (
+                ""
+                if label is None
+                else (
+                    f" in {len(flagged)} of {len(plan.groups)} classes ({', '.join(repr(c) for c, _ in flagged)}); "
+                    f"in class {label!r}"
                 )
+            )
+            warnings.warn(
+                f"Layer {layer!r} is undersampled{where}: {'; and '.join(beyond)}. Profile more samples, "
+                "or read these numbers as bounds (the profile_ column 'undersampled' flags them).",
+                UndersampledWarning,
+                stacklevel=find_stack_level(),
+            )
 
     def _set_results(self, plan, rows, held):
         self.memory_budget_ = plan.memory_budget

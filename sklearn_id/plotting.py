@@ -82,6 +82,7 @@ def plot_depth_profile(profiles, ax=None, *, pca=True, error_bars=None):
         id_ax, pca_ax = ax[0], (ax[1] if with_pca else None)
     else:
         id_ax, pca_ax = ax, None
+    colors = {}
     for label, profile in profiles.items():
         std = profile["id_std"] if "id_std" in profile else None
         line = id_ax.errorbar(
@@ -93,7 +94,8 @@ def plot_depth_profile(profiles, ax=None, *, pca=True, error_bars=None):
             elinewidth=1.5,
             label=label or "TwoNN ID",
         )
-        _mark_undersampled(id_ax, profile, line[0].get_color())
+        colors[label] = line[0].get_color()
+        _mark_undersampled(id_ax, profile, colors[label])
         if pca_ax is not None and "pca_id" in profile:
             pca_ax.plot(
                 profile["relative_depth"],
@@ -104,7 +106,7 @@ def plot_depth_profile(profiles, ax=None, *, pca=True, error_bars=None):
             )
     id_ax.set_ylabel("intrinsic dimension\n(TwoNN)")
     id_ax.set_ylim(bottom=0)
-    beside = _legend_with_label_overlap(id_ax, profiles)
+    beside = _legend_with_label_overlap(id_ax, profiles, colors)
     if any("id_std" in p and p["id_std"].notna().any() for p in profiles.values()):
         _name_error_bars(id_ax, error_bars or "error bars: the ID's std over random subsamples (id_std)", x=beside)
     bottom = id_ax
@@ -120,10 +122,10 @@ def plot_depth_profile(profiles, ax=None, *, pca=True, error_bars=None):
     return id_ax
 
 
-def _legend_with_label_overlap(id_ax, profiles):
+def _legend_with_label_overlap(id_ax, profiles, colors):
     """The ID panel's legend outside the data, with the label overlap's lines when there are any; its x position."""
     handles, names = id_ax.get_legend_handles_labels()
-    overlap = _draw_label_overlap(id_ax, profiles)
+    overlap = _draw_label_overlap(id_ax, profiles, colors)
     if overlap is not None:
         extra_handles, extra_names = overlap.get_legend_handles_labels()
         handles, names = handles + extra_handles, names + extra_names
@@ -132,7 +134,7 @@ def _legend_with_label_overlap(id_ax, profiles):
     return anchor[0]
 
 
-def _draw_label_overlap(id_ax, profiles):
+def _draw_label_overlap(id_ax, profiles, colors):
     """The label overlap of the profiles that have one, dashed on a right-hand axis; that axis, or None."""
     with_overlap = {
         label: p for label, p in profiles.items() if "label_overlap" in p and p["label_overlap"].notna().any()
@@ -140,14 +142,13 @@ def _draw_label_overlap(id_ax, profiles):
     if not with_overlap:
         return None
     overlap_ax = id_ax.twinx()
-    colors = {line.get_label(): line.get_color() for line in id_ax.get_lines()}
     for label, profile in with_overlap.items():
         overlap_ax.plot(
             profile["relative_depth"],
             profile["label_overlap"],
             linestyle="--",
             marker="^",
-            color=colors.get(label or "TwoNN ID"),
+            color=colors[label],
             label=f"{label} label overlap".strip(),
         )
     overlap_ax.set_ylim(0, 1.05)

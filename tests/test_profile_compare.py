@@ -169,3 +169,18 @@ def test_the_default_label_overlap_is_left_out_with_a_warning_when_the_samples_a
     assert "label_overlap" not in profile.profile_
     with pytest.raises(ValueError, match="needs more than k=30 samples"):  # asked for: an error
         DepthProfile(model, layers=LAYERS[:2], compare=["label_overlap"], n_resamples=0).fit(X[:25], y[:25])
+
+
+def test_undersampling_is_warned_once_per_layer_naming_the_classes(data):
+    from sklearn_id import UndersampledWarning
+
+    _, y = data
+    X = np.random.default_rng(1).standard_normal((y.size, 12))  # 12-D: its ID needs 2**12 points
+    wide = nn.Sequential(nn.Linear(12, 12)).double()
+    with pytest.warns(UndersampledWarning) as recorded:
+        profile = DepthProfile(wide, layers=["0"], per_class=True, samples_per_class=40, random_state=0).fit(X, y)
+    messages = [str(w.message) for w in recorded if issubclass(w.category, UndersampledWarning)]
+    assert len(messages) == 1
+    flagged = profile.class_profiles_["class"][profile.class_profiles_["undersampled"]].tolist()
+    assert messages[0].startswith(f"Layer '0' is undersampled in {len(flagged)} of 3 classes (")
+    assert all(repr(label) in messages[0] for label in flagged)
