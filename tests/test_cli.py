@@ -96,6 +96,7 @@ def test_profile_writes_csv_and_figure(image_folder, tmp_path, capsys):
     assert "is undersampled:" not in errors
 
 
+@pytest.mark.slow
 def test_profile_compares_layers_and_profiles_each_class(tmp_path, capsys):
     image_folder = tmp_path / "images"  # 40 images: enough for the label overlap's 30 neighbours
     rng = np.random.default_rng(1)

@@ -110,6 +110,7 @@ def test_without_a_seed_every_model_gets_the_same_subsamples(images):
     np.testing.assert_array_equal(a["id_std"], b["id_std"])
 
 
+@pytest.mark.slow
 def test_failures_name_the_model_and_keep_the_others(images, tmp_path):
     specs = checkpoints(tmp_path, 2)
     broken = tmp_path / "broken.pt"
