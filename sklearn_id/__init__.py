@@ -7,6 +7,8 @@ from sklearn_id._comparisons import InformationImbalance, LabelOverlap, LinearCK
 from sklearn_id._gride import GRIDEDimension, gride_mle
 from sklearn_id._neighbors import DuplicatePointsWarning
 from sklearn_id._pca import PCADimension
+from sklearn_id._per_sample import cloud_dimensions
+from sklearn_id._phd import PHDimension
 from sklearn_id._profile import DepthProfile, UndefinedLayerWarning
 from sklearn_id._scaling import id_scaling
 from sklearn_id._scoring import IDAccuracyCorrelation, id_accuracy_correlation, make_id_scorer
@@ -24,10 +26,12 @@ __all__ = [
     "LinearCKA",
     "NeighborhoodOverlap",
     "PCADimension",
+    "PHDimension",
     "SweepError",
     "TwoNNDimension",
     "UndefinedLayerWarning",
     "UndersampledWarning",
+    "cloud_dimensions",
     "gride_mle",
     "id_accuracy_correlation",
     "id_scaling",

@@ -20,6 +20,7 @@ are first brought near it by an exact power of two (:mod:`._units`).
 """
 
 from sklearn_id._neighbors._backends import NeighborBackend
+from sklearn_id._neighbors._clouds import cloud_neighbor_distances, distinct_clouds
 from sklearn_id._neighbors._dispatch import (
     BACKENDS,
     backend_for,
@@ -33,6 +34,7 @@ from sklearn_id._neighbors._policy import (
     DuplicatePointsWarning,
     check_points,
     collapse_duplicates,
+    distance_matrix,
     distinct_kneighbors,
     distinct_neighbor_distances,
     distinct_nested_kneighbors,
@@ -55,7 +57,10 @@ __all__ = [
     "backend_for",
     "check_distance_matrix",
     "check_points",
+    "cloud_neighbor_distances",
     "collapse_duplicates",
+    "distance_matrix",
+    "distinct_clouds",
     "distinct_kneighbors",
     "distinct_nested_kneighbors",
     "distinct_neighbor_distances",

@@ -77,6 +77,10 @@ class NeighborBackend:
         """Exact distances of the points ``rows`` to the points ``cols``, as a (len(rows), len(cols)) array."""
         raise NotImplementedError
 
+    def distance_matrix(self, X, rows, *, device="cpu"):
+        """The float64 distances among the points ``rows``, as a host (len(rows), len(rows)) array."""
+        return self.pair_distances(X, rows, rows)
+
     def unit_scaled(self, X):
         """``X`` brought near unit size by an exact power of two, and that power (1.0: unchanged)."""
         return X, 1.0

@@ -38,6 +38,9 @@ class MatrixBackend(NeighborBackend):
     def pair_distances(self, X, rows, cols):
         return np.array(X[np.ix_(rows, cols)], dtype=np.float64)
 
+    def distance_matrix(self, X, rows, *, device="cpu"):
+        return np.asarray(X[np.ix_(rows, rows)], dtype=np.float64)
+
     def check(self, X, owner, *, square=True):
         check_distance_matrix(X, owner, square=square)
 

@@ -304,6 +304,31 @@ def restrict_points(X, rows, *, metric="euclidean"):
     return X if rows.size == X.shape[0] else backend_for(X, metric=metric).restrict(X, rows)
 
 
+def distance_matrix(X, rows, *, metric="euclidean", device="cpu"):
+    """Exact float64 distances among the points ``rows`` of ``X`` (a host array), computed where the points are.
+
+    Parameters
+    ----------
+    X : ndarray or tensor of shape (n_samples, n_features), or ndarray of shape (n_samples, n_samples)
+    rows : ndarray of int
+    metric : {"euclidean", "precomputed"}, default="euclidean"
+    device : str, default="cpu"
+
+    Returns
+    -------
+    distances : ndarray of shape (len(rows), len(rows)), float64
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_id._neighbors import distance_matrix
+    >>> distance_matrix(np.array([[0.0, 0.0], [3.0, 4.0], [6.0, 8.0]]) + 1e6, np.array([0, 2]))
+    array([[ 0., 10.],
+           [10.,  0.]])
+    """
+    return backend_for(X, metric=metric, device=device).distance_matrix(X, rows, device=device)
+
+
 def _distances_between(X, rows, cols, metric):
     """Exact distances of the points ``rows`` to the points ``cols``, as a (len(rows), len(cols)) array."""
     return backend_for(X, metric=metric).pair_distances(X, rows, cols)

@@ -29,6 +29,7 @@ from sklearn_id._neighbors._exact import (
     subnormal_floor,
 )
 from sklearn_id._neighbors._numpy import HostBackend, first_occurrences
+from sklearn_id._neighbors._units import unit_for
 
 __all__ = ["DeviceBackend", "kneighbors_torch"]
 
@@ -71,6 +72,20 @@ class DeviceBackend(HostBackend):
 
         targets = X[torch.as_tensor(cols, device=X.device)].double()
         return np.stack([((targets - X[int(row)].double()) ** 2).sum(1).sqrt().cpu().numpy() for row in rows])
+
+    def distance_matrix(self, X, rows, *, device="cpu"):
+        import torch
+
+        # The host's float64 Gram matrix of the centred points, computed by torch where the points are.
+        points = self.restrict(X, rows) if is_tensor(X) else torch.as_tensor(X[rows]).to(device)
+        points = points.double()
+        unit = unit_for(points)
+        points = points * unit
+        centred = points - points.mean(dim=0)
+        norms = (centred * centred).sum(dim=1)
+        squared = (norms[:, None] + norms[None, :] - 2.0 * (centred @ centred.T)).clamp_(min=0.0)
+        squared.fill_diagonal_(0.0)
+        return (squared.sqrt_() / unit).cpu().numpy()
 
 
 # The tile's entries and the row threshold are each rounded a few more times

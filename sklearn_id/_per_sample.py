@@ -1,0 +1,120 @@
+"""One ID per sample: the intrinsic dimension of each text's (or image's) own cloud of tokens, batched.
+
+An estimator with the neighbour seam (``neighbor_ranks`` and
+``dimension_from_neighbors``: TwoNN, GRIDE) gets every cloud's neighbours
+from one batched search (:func:`sklearn_id._neighbors.cloud_neighbor_distances`)
+and estimates each from them; any other (PHD, a user's own) is fitted on each
+cloud in turn. A cloud too small for the estimator, or that it cannot
+estimate, gets NaN, and one warning says how many.
+"""
+
+import warnings
+
+import numpy as np
+from sklearn.base import clone
+
+from sklearn_id._base import fitted_dimension, has_neighbor_seam, search_device, undersampled
+from sklearn_id._neighbors import DuplicatePointsWarning, cloud_neighbor_distances, distinct_clouds
+from sklearn_id._warnings import find_stack_level
+
+__all__ = ["cloud_dimensions"]
+
+
+def cloud_dimensions(estimator, clouds, *, device=None):
+    """The intrinsic dimension of each of many small point clouds (a text's tokens, an image's patches).
+
+    Exact duplicates are collapsed in each cloud (the package's policy), and
+    the clouds are searched in padded batches rather than fitted one by one,
+    so thousands of clouds cost a few batched products. The estimates equal
+    ``estimator`` fitted on each cloud alone.
+
+    Parameters
+    ----------
+    estimator : estimator
+        Sets ``dimension_`` when fitted: :class:`TwoNNDimension`,
+        :class:`GRIDEDimension` (batched), :class:`PHDimension` or your own
+        (fitted on each cloud).
+    clouds : list of array-like of shape (n_points_i, n_features)
+        The clouds; they may differ in size.
+    device : str, default=None
+        Where the batched search runs when the estimator's ``device`` is
+        ``"auto"``; None: CUDA when present.
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        One row per cloud: ``n_points`` (distinct points), ``id``, and
+        ``scale`` (the mean distance at the estimator's farther neighbour
+        rank, or the fitted ``scale_``; NaN when it has none) and
+        ``undersampled`` (fewer than ``2**id`` points). A cloud too small or
+        undefined for the estimator holds NaN, with one warning that counts
+        them.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_id import TwoNNDimension, cloud_dimensions
+    >>> rng = np.random.default_rng(0)
+    >>> clouds = [rng.normal(size=(400, 2)) @ rng.normal(size=(2, 16)) for _ in range(3)]
+    >>> table = cloud_dimensions(TwoNNDimension(), clouds, device="cpu")
+    >>> table["n_points"].tolist(), bool(table["id"].between(1.5, 2.5).all())
+    ([400, 400, 400], True)
+    """
+    import pandas as pd
+
+    distinct, duplicates = distinct_clouds(clouds)
+    if duplicates.any():
+        warnings.warn(
+            f"{int(duplicates.sum())} exact duplicate rows in {int(np.count_nonzero(duplicates))} of {len(clouds)} "
+            "clouds were collapsed: each estimate uses its cloud's distinct points.",
+            DuplicatePointsWarning,
+            stacklevel=find_stack_level(),
+        )
+    if has_neighbor_seam(estimator):
+        ids, scales, problems = _through_batched_neighbors(estimator, distinct, device)
+    else:
+        ids, scales, problems = _by_refitting(estimator, distinct)
+    if problems:
+        reasons = sorted({reason for _, reason in problems})
+        warnings.warn(
+            f"{len(problems)} of {len(distinct)} clouds get NaN: {'; '.join(reasons)}.",
+            UserWarning,
+            stacklevel=find_stack_level(),
+        )
+    n_points = [cloud.shape[0] for cloud in distinct]
+    flags = [bool(np.isfinite(d) and undersampled(d, n)) for d, n in zip(ids, n_points)]
+    return pd.DataFrame({"n_points": n_points, "id": ids, "scale": scales, "undersampled": flags})
+
+
+def _through_batched_neighbors(estimator, clouds, device):
+    ranks = np.asarray(estimator.neighbor_ranks, dtype=np.int64)
+    needed = int(ranks.max()) + 2
+    ids, scales = np.full(len(clouds), np.nan), np.full(len(clouds), np.nan)
+    problems = [(i, f"fewer than {needed} distinct points") for i, c in enumerate(clouds) if c.shape[0] < needed]
+    usable = [i for i, cloud in enumerate(clouds) if cloud.shape[0] >= needed]
+    if usable:
+        searched_on = search_device(estimator, "euclidean", device)
+        distances = cloud_neighbor_distances([clouds[i] for i in usable], ranks, device=searched_on)
+        for i, rows in zip(usable, distances):
+            try:
+                ids[i] = estimator.dimension_from_neighbors(rows)
+            except ValueError as error:
+                problems.append((i, str(error).split(":")[0]))
+                continue
+            scales[i] = float(rows[:, -1].mean())
+    return ids, scales, problems
+
+
+def _by_refitting(estimator, clouds):
+    ids, scales, problems = np.full(len(clouds), np.nan), np.full(len(clouds), np.nan), []
+    for i, cloud in enumerate(clouds):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # one summary below, not one warning per cloud
+                fitted = clone(estimator).fit(cloud)
+        except ValueError as error:
+            problems.append((i, str(error).split(":")[0]))
+            continue
+        ids[i] = fitted_dimension(fitted)
+        scales[i] = float(getattr(fitted, "scale_", np.nan))
+    return ids, scales, problems

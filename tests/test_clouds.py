@@ -1,0 +1,44 @@
+"""One ID per cloud: batched estimates equal each cloud's own fit; small clouds get NaN and one warning."""
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+from sklearn_id import GRIDEDimension, PHDimension, TwoNNDimension, cloud_dimensions
+
+
+@pytest.fixture
+def clouds(rng):
+    # Clouds of several sizes and dimensions, far from the origin, one with duplicated rows.
+    clouds = [
+        rng.normal(size=(n, d)) @ rng.normal(size=(d, 12)) * scale + 1e3
+        for n, d, scale in [(300, 2, 1.0), (120, 4, 1e-3), (401, 3, 10.0), (64, 1, 1.0)]
+    ]
+    clouds[1] = np.r_[clouds[1], clouds[1][:7]]
+    return clouds
+
+
+@pytest.mark.parametrize("estimator", [TwoNNDimension(), TwoNNDimension(method="mle"), GRIDEDimension(n1=2, n2=4)])
+def test_each_cloud_gets_the_estimate_of_its_own_fit(clouds, estimator):
+    table = cloud_dimensions(estimator, clouds, device="cpu")
+    with pytest.warns(UserWarning):  # the duplicated cloud warns when fitted alone
+        fits = [clone(estimator).fit(cloud) for cloud in clouds]
+    np.testing.assert_allclose(table["id"], [fit.dimension_ for fit in fits], rtol=1e-6)
+    assert table["n_points"].tolist() == [300, 120, 401, 64]
+    if isinstance(estimator, GRIDEDimension):
+        np.testing.assert_allclose(table["scale"], [fit.scale_ for fit in fits], rtol=1e-6)
+
+
+def test_an_estimator_without_the_seam_is_fitted_on_each_cloud(clouds):
+    table = cloud_dimensions(PHDimension(random_state=0), clouds[:3])
+    with pytest.warns(UserWarning):  # the duplicated cloud, fitted alone
+        expected = [PHDimension(random_state=0).fit(cloud).dimension_ for cloud in clouds[:3]]
+    np.testing.assert_allclose(table["id"], expected, rtol=1e-9)
+
+
+def test_clouds_too_small_get_nan_and_one_warning_that_counts_them(rng):
+    clouds = [rng.normal(size=(50, 3)), rng.normal(size=(2, 3)), np.zeros((0, 3)), np.ones((5, 3))]
+    with pytest.warns(UserWarning, match="3 of 4 clouds get NaN: fewer than 4 distinct points"):
+        table = cloud_dimensions(TwoNNDimension(), clouds, device="cpu")
+    assert np.isfinite(table["id"][0]) and table["id"][1:].isna().all()
+    assert table["n_points"].tolist() == [50, 2, 0, 1]
