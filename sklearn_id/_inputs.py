@@ -182,6 +182,19 @@ class ModelInput:
             return None
         return int(sum(int(mask.sum()) for mask in masks))
 
+    def token_owners(self, batch_size, n_tokens):
+        """The sample of each row that ``pooling="tokens"`` makes: its real tokens, sample after sample.
+
+        ``n_tokens`` is the layers' token count, each sample's when the batches carry no mask.
+        """
+        if not self.has_tokens:
+            return np.repeat(np.arange(self.n_samples), n_tokens)
+        masks = [batch_mask(batch) for _, batch in self.batches(batch_size)]
+        if any(mask is None for mask in masks):
+            return np.repeat(np.arange(self.n_samples), n_tokens)
+        counts = np.concatenate([mask.sum(dim=1).cpu().numpy() for mask in masks]).astype(np.int64)
+        return np.repeat(np.arange(counts.size), counts)
+
     def example(self):
         """The first sample, as a batch of one."""
         return next(self._batches(1))[1]

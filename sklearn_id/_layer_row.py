@@ -1,17 +1,74 @@
 """One layer's row of a :class:`~sklearn_id.DepthProfile`: its ID and spread, PCA-ID, probe and label overlap."""
 
+import warnings
+
 import numpy as np
+from joblib import Parallel, delayed
 from sklearn.base import clone
 from sklearn.model_selection import cross_val_score
 
-from sklearn_id._base import dimensions_with_resamples, fitted_dimension, has_neighbor_seam, undersampled
+from sklearn_id._base import (
+    UndersampledWarning,
+    dimensions_with_resamples,
+    fitted_dimension,
+    has_neighbor_seam,
+    undersampled,
+)
 from sklearn_id._device import as_numpy
 from sklearn_id._layers import SplitLayer
 from sklearn_id._pca import PCADimension, standardised_spectrum
+from sklearn_id._warnings import find_stack_level
 
-__all__ = ["PAPER_PCA_THRESHOLD", "estimate_layer", "profile_table"]
+__all__ = ["PAPER_PCA_THRESHOLD", "UndefinedLayerWarning", "estimate_groups", "estimate_layer", "profile_table"]
 
 PAPER_PCA_THRESHOLD = 0.9
+
+
+class UndefinedLayerWarning(UserWarning):
+    """A layer of a :class:`DepthProfile` whose ID or PCA-ID is undefined (a dead layer): its row holds NaN."""
+
+
+def estimate_groups(ready, plan, pca_estimator, *, probe_cv, y, device, n_jobs, rows):
+    """Estimate every group on the layers a pass completed, into ``rows``; warn for layers that lose a number."""
+    jobs = [(layer, data, group) for layer, data in ready for group in plan.groups]
+    tasks = (
+        delayed(estimate_layer)(
+            group.points(data),
+            plan.id_estimator,
+            pca_estimator,
+            group.subsets,
+            plan.probe,
+            y,
+            probe_cv,
+            device,
+        )
+        for _, data, group in jobs
+    )
+    bounded = {}
+    for (layer, _, group), (row, problems, beyond) in zip(jobs, Parallel(n_jobs=n_jobs)(tasks)):
+        rows[group.label][layer] = row
+        where = f"Layer {layer!r}" if group.label is None else f"Layer {layer!r} of class {group.label!r}"
+        for problem in problems:
+            message = f"{where} gets NaN for its {problem}"
+            warnings.warn(message, UndefinedLayerWarning, stacklevel=find_stack_level())
+        if beyond:
+            bounded.setdefault(layer, []).append((group.label, beyond))
+    for layer, flagged in bounded.items():  # once per layer, naming the classes where there are
+        label, beyond = flagged[0]
+        where = (
+            ""
+            if label is None
+            else (
+                f" in {len(flagged)} of {len(plan.groups)} classes ({', '.join(repr(c) for c, _ in flagged)}); "
+                f"in class {label!r}"
+            )
+        )
+        warnings.warn(
+            f"Layer {layer!r} is undersampled{where}: {'; and '.join(beyond)}. Profile more samples, "
+            "or read these numbers as bounds (the profile_ column 'undersampled' flags them).",
+            UndersampledWarning,
+            stacklevel=find_stack_level(),
+        )
 
 
 def estimate_layer(data, id_estimator, pca_estimator, subsets, probe, y, probe_cv, device):

@@ -17,7 +17,7 @@ from sklearn_id._base import fitted_dimension, has_neighbor_seam, search_device,
 from sklearn_id._neighbors import DuplicatePointsWarning, cloud_neighbor_distances, distinct_clouds
 from sklearn_id._warnings import find_stack_level
 
-__all__ = ["cloud_dimensions"]
+__all__ = ["checked_clouds", "cloud_dimensions", "estimate_clouds", "sample_clouds", "sample_tables"]
 
 
 def cloud_dimensions(estimator, clouds, *, device=None):
@@ -88,7 +88,7 @@ def cloud_dimensions(estimator, clouds, *, device=None):
 
 def _through_batched_neighbors(estimator, clouds, device):
     ranks = np.asarray(estimator.neighbor_ranks, dtype=np.int64)
-    needed = int(ranks.max()) + 2
+    needed = int(ranks.max()) + 1
     ids, scales = np.full(len(clouds), np.nan), np.full(len(clouds), np.nan)
     problems = [(i, f"fewer than {needed} distinct points") for i, c in enumerate(clouds) if c.shape[0] < needed]
     usable = [i for i, cloud in enumerate(clouds) if cloud.shape[0] >= needed]
@@ -118,3 +118,73 @@ def _by_refitting(estimator, clouds):
         ids[i] = fitted_dimension(fitted)
         scales[i] = float(getattr(fitted, "scale_", np.nan))
     return ids, scales, problems
+
+
+def sample_clouds(owners, *, exclude_special_tokens=False):
+    """The rows of each sample's cloud: its tokens, without its first and last with ``exclude_special_tokens``.
+
+    ``owners`` gives the sample of each token row, sample after sample (as
+    ``pooling="tokens"`` orders them). Dropping the first and last token is
+    GPTID's recipe for RoBERTa's ``<s>`` and ``</s>``.
+    """
+    n_samples = int(owners.max()) + 1 if owners.size else 0
+    starts = np.searchsorted(owners, np.arange(n_samples), side="left")
+    stops = np.searchsorted(owners, np.arange(n_samples), side="right")
+    trim = 1 if exclude_special_tokens else 0
+    return [np.arange(start + trim, max(start + trim, stop - trim)) for start, stop in zip(starts, stops)]
+
+
+def checked_clouds(X, shapes, *, pooling, batch_size, exclude_special_tokens, combined):
+    """Each sample's rows among a profile's token rows, for ``per_sample``; raise for what it cannot combine with."""
+    if pooling != "tokens":
+        raise ValueError(
+            "per_sample=True estimates each sample's cloud of tokens: pass pooling='tokens' (texts, token "
+            "mappings, ViT patches: any output of shape (batch, tokens, features))."
+        )
+    if combined:
+        raise ValueError("per_sample=True cannot be combined with per_class, compare or a probe; fit them apart.")
+    (n_tokens,) = {shape[0] for shape in shapes.values()}
+    owners = X.token_owners(batch_size, n_tokens)
+    return sample_clouds(owners, exclude_special_tokens=exclude_special_tokens)
+
+
+def estimate_clouds(ready, plan, device, rows):
+    """Each sample's ID on the layers a pass completed: ``rows[layer]`` is that layer's table of clouds."""
+    from sklearn_id._device import as_numpy
+
+    for layer, data in ready:
+        points = as_numpy(data)
+        with warnings.catch_warnings(record=True) as recorded:
+            warnings.simplefilter("always")
+            table = cloud_dimensions(plan.id_estimator, [points[cloud] for cloud in plan.clouds], device=device)
+        for warning in recorded:  # each layer's summary, named
+            warnings.warn(f"Layer {layer!r}: {warning.message}", warning.category, stacklevel=find_stack_level())
+        rows[layer] = table
+
+
+def sample_tables(plan, rows):
+    """``(sample_profiles, profile)``: one row per sample and layer, and per layer the mean over samples.
+
+    In the mean, ``id`` is the mean of the samples' finite IDs, ``id_std``
+    their standard deviation across samples, ``n_samples`` how many there
+    are; a layer is ``undersampled`` when any sample's cloud is.
+    """
+    import pandas as pd
+
+    tables = []
+    for layer in plan.layers:
+        table = rows[layer].assign(layer=layer, relative_depth=plan.relative_depth[layer])
+        table.insert(0, "sample", np.arange(len(table)))
+        tables.append(table)
+    columns = ["sample", "layer", "relative_depth", "n_points", "id", "scale", "undersampled"]
+    samples = pd.concat(tables, ignore_index=True)[columns]
+    grouped = samples.groupby("layer", sort=False)
+    profile = grouped.agg(
+        relative_depth=("relative_depth", "first"),
+        id=("id", "mean"),
+        id_std=("id", lambda ids: ids.std(ddof=1)),
+        n_samples=("id", "count"),
+        undersampled=("undersampled", "any"),
+    ).reset_index()
+    profile.insert(2, "n_features", [plan.widths[layer] for layer in profile["layer"]])
+    return samples, profile

@@ -1,11 +1,9 @@
 """DepthProfile: the intrinsic dimension of a network's representations, layer by layer."""
 
-import warnings
 from dataclasses import dataclass
 from numbers import Integral, Real
 
 import numpy as np
-from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -13,11 +11,11 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from sklearn_id._base import UndersampledWarning, has_neighbor_seam, takes_distance_matrix, takes_precomputed_distances
+from sklearn_id._base import has_neighbor_seam, takes_distance_matrix, takes_precomputed_distances
 from sklearn_id._classes import class_mean_table, sample_groups
 from sklearn_id._comparisons import checked_comparisons
 from sklearn_id._device import as_numpy, available_memory, fits_on_device
-from sklearn_id._layer_row import PAPER_PCA_THRESHOLD, estimate_layer, profile_table
+from sklearn_id._layer_row import PAPER_PCA_THRESHOLD, UndefinedLayerWarning, estimate_groups, profile_table
 from sklearn_id._layers import (
     SplitLayer,
     auto_checkpoints,
@@ -30,10 +28,10 @@ from sklearn_id._layers import (
     transformer_checkpoints,
 )
 from sklearn_id._pca import PCADimension
+from sklearn_id._per_sample import checked_clouds, estimate_clouds, sample_tables
 from sklearn_id._pooling import pooled_width, resolve_pooling
 from sklearn_id._reader import READ_CONSTRAINTS, ActivationReader, check_layers, check_token_layers
 from sklearn_id._twonn import TwoNNDimension
-from sklearn_id._warnings import find_stack_level
 
 __all__ = ["DepthProfile", "UndefinedLayerWarning", "paper_pca_estimator"]
 
@@ -41,10 +39,6 @@ __all__ = ["DepthProfile", "UndefinedLayerWarning", "paper_pca_estimator"]
 def paper_pca_estimator(threshold=PAPER_PCA_THRESHOLD):
     """The seed paper's PCA-ID: features standardised, then components reaching ``threshold``."""
     return make_pipeline(StandardScaler(), PCADimension(threshold=threshold))
-
-
-class UndefinedLayerWarning(UserWarning):
-    """A layer of a :class:`DepthProfile` whose ID or PCA-ID is undefined (a dead layer): its row holds NaN."""
 
 
 @dataclass
@@ -64,6 +58,7 @@ class _Plan:
     memory_budget: int
     measures: list
     label_overlap: object
+    clouds: list
 
 
 class DepthProfile(BaseEstimator):
@@ -186,6 +181,15 @@ class DepthProfile(BaseEstimator):
         With ``per_class``, draw that many samples of each class (seeded by
         ``random_state``). A class with fewer samples than this, or than the
         subsamples need, is left out with a warning that names it.
+    per_sample : bool, default=False
+        With ``pooling="tokens"``: one ID per sample and layer, of the
+        sample's own cloud of tokens (a text's tokens, an image's patches),
+        into ``sample_profiles_``; the clouds of a layer are searched in
+        batches (:func:`cloud_dimensions`). ``profile_`` is then the mean
+        over samples. Resamples are not drawn for single clouds.
+    exclude_special_tokens : bool, default=False
+        With ``per_sample``, leave each sample's first and last token out of
+        its cloud (RoBERTa's ``<s>`` and ``</s>``, as GPTID does).
 
     Attributes
     ----------
@@ -223,6 +227,14 @@ class DepthProfile(BaseEstimator):
         same ``random_state``. ``profile_`` is then the mean over classes of
         ``id`` and ``pca_id``; its ``id_std`` is the spread of ``id`` across
         classes, and ``n_classes`` counts them.
+    sample_profiles_ : pandas.DataFrame
+        With ``per_sample``: ``sample``, ``layer``, ``relative_depth``,
+        ``n_points`` (the cloud's distinct points), ``id``, ``scale`` (see
+        :func:`cloud_dimensions`) and ``undersampled``, one row per sample
+        and layer; a cloud too small for the estimator holds NaN, with one
+        warning per layer that counts them. ``profile_`` is then the mean
+        over samples (``id_std``: the spread across samples, ``n_samples``:
+        the clouds with an ID).
 
     Examples
     --------
@@ -262,6 +274,8 @@ class DepthProfile(BaseEstimator):
         "per_class": ["boolean"],
         "max_classes": [Interval(Integral, 1, None, closed="left"), None],
         "samples_per_class": [Interval(Integral, 3, None, closed="left"), None],
+        "per_sample": ["boolean"],
+        "exclude_special_tokens": ["boolean"],
     }
 
     def __init__(
@@ -290,6 +304,8 @@ class DepthProfile(BaseEstimator):
         per_class=False,
         max_classes=None,
         samples_per_class=None,
+        per_sample=False,
+        exclude_special_tokens=False,
     ):
         self.model = model
         self.layers = layers
@@ -314,6 +330,8 @@ class DepthProfile(BaseEstimator):
         self.per_class = per_class
         self.max_classes = max_classes
         self.samples_per_class = samples_per_class
+        self.per_sample = per_sample
+        self.exclude_special_tokens = exclude_special_tokens
 
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y=None):
@@ -335,11 +353,24 @@ class DepthProfile(BaseEstimator):
         reader = ActivationReader.of(self)
         X = reader.inputs(X)
         plan = self._plan(reader, X, y)
-        rows = {group.label: {} for group in plan.groups}
+        rows = {} if plan.clouds is not None else {group.label: {} for group in plan.groups}
         held = {}
         with tqdm(total=len(plan.layers), disable=not self.progress, desc="layers", unit="layer") as bar:
             for ready in self._read_passes(reader, plan, X):
-                self._estimate_ready(ready, plan, y, reader.device, rows)
+                if plan.clouds is not None:
+                    estimate_clouds(ready, plan, reader.device, rows)
+                    bar.update(len(ready))
+                    continue
+                estimate_groups(
+                    ready,
+                    plan,
+                    self.pca_estimator,
+                    probe_cv=self.probe_cv,
+                    y=y,
+                    device=reader.device,
+                    n_jobs=self.n_jobs,
+                    rows=rows,
+                )
                 for layer, data in ready:
                     if plan.label_overlap is not None:
                         overlap = plan.label_overlap.of_layer(as_numpy(data), y)
@@ -351,51 +382,11 @@ class DepthProfile(BaseEstimator):
         self._set_results(plan, rows, held)
         return self
 
-    def _estimate_ready(self, ready, plan, y, device, rows):
-        """Estimate every group on the layers a pass completed, warning for the layers that lose or bound a number."""
-        jobs = [(layer, data, group) for layer, data in ready for group in plan.groups]
-        tasks = (
-            delayed(estimate_layer)(
-                group.points(data),
-                plan.id_estimator,
-                self.pca_estimator,
-                group.subsets,
-                plan.probe,
-                y,
-                self.probe_cv,
-                device,
-            )
-            for _, data, group in jobs
-        )
-        bounded = {}
-        for (layer, _, group), (row, problems, beyond) in zip(jobs, Parallel(n_jobs=self.n_jobs)(tasks)):
-            rows[group.label][layer] = row
-            where = f"Layer {layer!r}" if group.label is None else f"Layer {layer!r} of class {group.label!r}"
-            for problem in problems:
-                message = f"{where} gets NaN for its {problem}"
-                warnings.warn(message, UndefinedLayerWarning, stacklevel=find_stack_level())
-            if beyond:
-                bounded.setdefault(layer, []).append((group.label, beyond))
-        for layer, flagged in bounded.items():  # once per layer, naming the classes where there are
-            label, beyond = flagged[0]
-            where = (
-                ""
-                if label is None
-                else (
-                    f" in {len(flagged)} of {len(plan.groups)} classes ({', '.join(repr(c) for c, _ in flagged)}); "
-                    f"in class {label!r}"
-                )
-            )
-            warnings.warn(
-                f"Layer {layer!r} is undersampled{where}: {'; and '.join(beyond)}. Profile more samples, "
-                "or read these numbers as bounds (the profile_ column 'undersampled' flags them).",
-                UndersampledWarning,
-                stacklevel=find_stack_level(),
-            )
-
     def _set_results(self, plan, rows, held):
         self.memory_budget_ = plan.memory_budget
-        if self.per_class:
+        if plan.clouds is not None:
+            self.sample_profiles_, self.profile_ = sample_tables(plan, rows)
+        elif self.per_class:
             self.class_profiles_, self.profile_ = class_mean_table(
                 {label: profile_table(plan, group_rows) for label, group_rows in rows.items()}
             )
@@ -433,6 +424,7 @@ class DepthProfile(BaseEstimator):
         needs_points = [
             *(["per_class needs each class's rows of every layer"] if self.per_class else []),
             *(["compare and the label overlap need every layer's activations"] if self.compare is not None else []),
+            *(["per_sample needs each sample's rows of every layer"] if self.per_sample else []),
         ]
         self._check_split_layers(passes, widths, with_probe, id_estimator, needs_points)
         relative_depth, last_hidden = relative_depths(reader.module, table, blocks, layers)
@@ -460,6 +452,16 @@ class DepthProfile(BaseEstimator):
             memory_budget=memory_budget,
             measures=measures,
             label_overlap=label_overlap,
+            clouds=checked_clouds(
+                X,
+                shapes,
+                pooling=self.pooling,
+                batch_size=self.batch_size,
+                exclude_special_tokens=self.exclude_special_tokens,
+                combined=self.per_class or self.compare is not None or with_probe,
+            )
+            if self.per_sample
+            else None,
         )
 
     def _checked_id_estimator(self):

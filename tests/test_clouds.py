@@ -38,7 +38,7 @@ def test_an_estimator_without_the_seam_is_fitted_on_each_cloud(clouds):
 
 def test_clouds_too_small_get_nan_and_one_warning_that_counts_them(rng):
     clouds = [rng.normal(size=(50, 3)), rng.normal(size=(2, 3)), np.zeros((0, 3)), np.ones((5, 3))]
-    with pytest.warns(UserWarning, match="3 of 4 clouds get NaN: fewer than 4 distinct points"):
+    with pytest.warns(UserWarning, match="3 of 4 clouds get NaN: fewer than 3 distinct points"):
         table = cloud_dimensions(TwoNNDimension(), clouds, device="cpu")
     assert np.isfinite(table["id"][0]) and table["id"][1:].isna().all()
     assert table["n_points"].tolist() == [50, 2, 0, 1]
