@@ -11,6 +11,7 @@ estimate, gets NaN, and one warning says how many.
 import warnings
 
 import numpy as np
+from sklearn import config_context
 from sklearn.base import clone
 
 from sklearn_id._base import fitted_dimension, has_neighbor_seam, search_device, undersampled
@@ -95,13 +96,15 @@ def _through_batched_neighbors(estimator, clouds, device):
     if usable:
         searched_on = search_device(estimator, "euclidean", device)
         distances = cloud_neighbor_distances([clouds[i] for i in usable], ranks, device=searched_on)
-        for i, rows in zip(usable, distances):
-            try:
-                ids[i] = estimator.dimension_from_neighbors(rows)
-            except ValueError as error:
-                problems.append((i, str(error).split(":")[0]))
-                continue
-            scales[i] = float(rows[:, -1].mean())
+        # The estimator's own settings were validated by neighbor_ranks: its per-cloud calls skip it.
+        with config_context(skip_parameter_validation=True):
+            for i, rows in zip(usable, distances):
+                try:
+                    ids[i] = estimator.dimension_from_neighbors(rows)
+                except ValueError as error:
+                    problems.append((i, str(error).split(":")[0]))
+                    continue
+                scales[i] = float(rows[:, -1].mean())
     return ids, scales, problems
 
 

@@ -13,8 +13,6 @@ of the cloud's spread, far below the estimators' tolerance.
 
 import numpy as np
 
-from sklearn_id._neighbors._numpy import first_occurrences
-
 __all__ = ["cloud_neighbor_distances", "distinct_clouds"]
 
 # Entries of one batch of padded distance matrices (64 MB of float64).
@@ -22,13 +20,21 @@ _BATCH_ENTRIES = 1 << 23
 
 
 def distinct_clouds(clouds):
-    """Each cloud's distinct rows (first occurrences, in order) as float64, and how many duplicates each had."""
+    """Each cloud's distinct rows (first occurrences, in order) as float64, and how many duplicates each had.
+
+    Rows are compared as bytes (``-0.0`` made ``0.0`` first), by one sort per
+    cloud: exact, and without a Python loop over the rows.
+    """
     distinct, duplicates = [], []
     for cloud in clouds:
-        cloud = np.asarray(cloud, dtype=np.float64)
-        rows, _ = first_occurrences(cloud) if cloud.shape[0] else (np.arange(0), None)
-        distinct.append(cloud[rows])
-        duplicates.append(cloud.shape[0] - rows.size)
+        cloud = np.ascontiguousarray(cloud, dtype=np.float64) + 0.0  # -0.0 and 0.0 are one value
+        if cloud.shape[0] == 0:
+            keep = np.arange(0)
+        else:
+            as_bytes = cloud.view(np.dtype((np.void, cloud.dtype.itemsize * cloud.shape[1]))).ravel()
+            keep = np.sort(np.unique(as_bytes, return_index=True)[1])
+        distinct.append(cloud[keep])
+        duplicates.append(cloud.shape[0] - keep.size)
     return distinct, np.asarray(duplicates, dtype=np.int64)
 
 
@@ -90,9 +96,14 @@ def _batched(batch, size, ranks, device):
 
 def _squared_ranks_numpy(points, real, ranks):
     norms = np.einsum("bij,bij->bi", points, points)
-    squared = norms[:, :, None] + norms[:, None, :] - 2.0 * (points @ points.transpose(0, 2, 1))
+    squared = points @ points.transpose(0, 2, 1)  # in place from here: one (clouds, size, size) array
+    squared *= -2.0
+    squared += norms[:, :, None]
+    squared += norms[:, None, :]
     np.maximum(squared, 0.0, out=squared)
-    squared[~(real[:, :, None] & real[:, None, :])] = np.inf
+    for index, n_real in enumerate(real.sum(axis=1)):  # the padding: no one's neighbour
+        squared[index, n_real:, :] = np.inf
+        squared[index, :, n_real:] = np.inf
     diagonal = np.arange(points.shape[1])
     squared[:, diagonal, diagonal] = np.inf
     nearest = np.partition(squared, ranks.max() - 1, axis=2)[:, :, : ranks.max()]
