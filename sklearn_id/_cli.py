@@ -96,6 +96,12 @@ def _parser():
         "to NAME.csv and NAME.png (with --images, profile.csv also gains the label overlap of the classes)",
     )
     profile.add_argument(
+        "--per-sample",
+        action="store_true",
+        help="with --text: one ID per text and layer, of the text's own tokens (pooling 'tokens'), written to "
+        "samples.csv; profile.csv is then the mean over texts",
+    )
+    profile.add_argument(
         "--per-class",
         action="store_true",
         help="with --images: profile each class (sub-folder) on its own, write class_profiles.csv, and make "

@@ -21,7 +21,8 @@ def format_profile(profile):
     table = profile[list(_COLUMNS)].rename(columns=_COLUMNS)
     table["relative depth"] = table["relative depth"].map("{:.2f}".format)
     table["ID"] = [f"{value:.2f} +/- {std:.2f}" for value, std in zip(profile["id"], profile["id_std"])]
-    table["PCA-ID"] = profile["pca_id"].map(lambda value: "-" if np.isnan(value) else f"{value:.0f}")
+    if "pca_id" in profile:  # a per-sample profile has none
+        table["PCA-ID"] = profile["pca_id"].map(lambda value: "-" if np.isnan(value) else f"{value:.0f}")
     flagged = profile["undersampled"].astype(bool) if "undersampled" in profile else None
     if flagged is None or not flagged.any():
         return table.to_string(index=False)

@@ -16,6 +16,8 @@ def run_profile(args):
             raise UsageError(f"{args.model} reads texts: pass --text FILE (one text a line).")
         if args.per_class:
             raise UsageError("--per-class needs labels: it takes --images, whose sub-folders are the classes.")
+        if args.per_sample and args.pooling not in ("auto", "tokens"):
+            raise UsageError(f"--per-sample estimates each text's own tokens: leave out --pooling {args.pooling}.")
         texts, what = _texts(args)
         with _seeded_weights(args.seed):
             loaded = load_model(args.model, args.weights, args.checkpoint, progress=not args.quiet)
@@ -25,6 +27,8 @@ def run_profile(args):
             raise UsageError(f"{args.model} reads images: pass --images FOLDER.")
         with _seeded_weights(args.seed):
             loaded = load_model(args.model, args.weights, args.checkpoint, progress=not args.quiet)
+        if args.per_sample:
+            raise UsageError("--per-sample takes --text: one ID per text, of its own tokens.")
         data, what, labels = _images(args, loaded.transform)
     profile = _depth_profile(args, loaded)
     estimator = profile.id_estimator
@@ -65,6 +69,9 @@ def _write_extras(args, profile, title):
     if args.per_class:
         profile.class_profiles_.to_csv(args.out / "class_profiles.csv", index=False)
         written.append(args.out / "class_profiles.csv")
+    if args.per_sample:
+        profile.sample_profiles_.to_csv(args.out / "samples.csv", index=False)
+        written.append(args.out / "samples.csv")
     for name, matrix in getattr(profile, "comparisons_", {}).items():
         print(f"\n{name} (rows: from, columns: to)\n{matrix.to_string(float_format=lambda value: f'{value:.3f}')}")
         matrix.to_csv(args.out / f"{name}.csv")
@@ -92,12 +99,13 @@ def _depth_profile(args, loaded):
         device=args.device,
         random_state=args.seed,
         progress=not args.quiet,
-        pooling=args.pooling,
+        pooling="tokens" if args.per_sample else args.pooling,
         tokenizer=loaded.tokenizer,
         max_length=args.max_length,
         truncation=args.max_length is not None,
         compare=args.compare,
         per_class=args.per_class,
+        per_sample=args.per_sample,
     )
     return profile
 

@@ -515,6 +515,33 @@ def test_the_command_line_profiles_a_saved_language_model(saved_lm, texts, tmp_p
     assert "300 texts of texts.txt" in capsys.readouterr().out
 
 
+@pytest.mark.slow
+def test_the_command_line_gives_one_id_per_text(saved_lm, texts, tmp_path, capsys):
+    import pandas as pd
+
+    from sklearn_id._cli import main
+
+    text_file = tmp_path / "texts.txt"
+    text_file.write_text("\n".join(texts[:40]), encoding="utf-8")
+    argv = ["profile", "--model", f"hf:{saved_lm}", "--text", str(text_file), "--out", str(tmp_path / "out")]
+    main([*argv, "--quiet", "--device", "cpu", "--per-sample", "--layers", "transformer.h.0,transformer.ln_f"])
+    samples = pd.read_csv(tmp_path / "out" / "samples.csv")
+    model = transformers.GPT2LMHeadModel.from_pretrained(saved_lm)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(saved_lm)
+    expected = DepthProfile(
+        model,
+        layers=["transformer.h.0", "transformer.ln_f"],
+        tokenizer=tokenizer,
+        pooling="tokens",
+        per_sample=True,
+        batch_size=64,  # the command line's batches: the same float32 sums
+        device="cpu",
+    ).fit(texts[:40])
+    np.testing.assert_allclose(samples["id"], expected.sample_profiles_["id"], rtol=1e-9)
+    assert samples["sample"].nunique() == 40
+    assert "samples.csv" in capsys.readouterr().out
+
+
 def test_the_command_line_cuts_texts_only_when_asked(saved_lm, tmp_path):
     from sklearn_id._cli import main
 
