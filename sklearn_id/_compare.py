@@ -14,12 +14,14 @@ import numpy as np
 from sklearn.utils import check_array, check_consistent_length
 from sklearn.utils._param_validation import Interval, validate_params
 
-from sklearn_id._neighbors import kneighbors, neighbor_ranks_in
+from sklearn_id._neighbors import kneighbors, neighbor_ranks_in, unit_scaled
 
 __all__ = ["information_imbalance", "label_overlap", "linear_cka", "neighborhood_overlap"]
 
 
 def _checked(X, name, k=None):
+    if isinstance(k, bool):
+        raise ValueError(f"k must be a number of neighbours, got {k!r}.")
     X = check_array(X, dtype=np.float64, input_name=name)
     if k is not None and X.shape[0] <= k:
         raise ValueError(
@@ -39,6 +41,7 @@ def _checked_pair(A, B, k=None):
 
 def nearest_indices(X, k):
     """The ``k`` nearest other rows of each row of ``X`` (ties: lower index), as the comparisons read them."""
+    X, _ = unit_scaled(np.asarray(X, dtype=np.float64))  # an exact power of two: the same neighbours at any scale
     return kneighbors(X, k)[1]
 
 
@@ -60,7 +63,12 @@ def overlap_from_neighbors(first, second):
 
 def label_overlap_from_neighbors(neighbors, y, weighted=True):
     """Fraction of each row's neighbours with its label, averaged (weighted by inverse class size)."""
-    _, codes, counts = np.unique(y, return_inverse=True, return_counts=True)
+    import pandas as pd
+
+    codes, _ = pd.factorize(np.asarray(y, dtype=object), use_na_sentinel=True)
+    if (codes < 0).any():
+        raise ValueError(f"y holds {int((codes < 0).sum())} missing labels (None or NaN): give every sample a label.")
+    counts = np.bincount(codes)
     same = (codes[neighbors] == codes[:, None]).mean(axis=1)
     return float(np.average(same, weights=1.0 / counts[codes] if weighted else None))
 
@@ -230,6 +238,8 @@ def linear_cka(A, B, *, debiased=False):
     if n_samples < (4 if debiased else 2):
         raise ValueError(f"linear_cka needs at least {4 if debiased else 2} samples, got {n_samples}.")
     A, B = A - A.mean(axis=0), B - B.mean(axis=0)
+    # CKA does not change with the scale of either side: each is brought to unit size, clear of overflow.
+    A, B = A / max(np.abs(A).max(), np.finfo(float).tiny), B / max(np.abs(B).max(), np.finfo(float).tiny)
     for name, M in (("A", A), ("B", B)):
         if not np.any(M):
             raise ValueError(

@@ -128,3 +128,22 @@ def test_k_must_be_a_positive_integer(layers):
     A, B, _ = layers
     with pytest.raises(ValueError, match="'k' parameter"):
         information_imbalance(A, B, k=0)
+
+
+def test_data_near_floats_limits_give_the_same_numbers(layers):
+    A, B, y = layers
+    for scale in (1e-200, 1e200):
+        assert information_imbalance(A * scale, B / scale) == pytest.approx(information_imbalance(A, B), rel=1e-9)
+        assert neighborhood_overlap(A * scale, B) == pytest.approx(neighborhood_overlap(A, B), rel=1e-9)
+        assert label_overlap(A * scale, y) == pytest.approx(label_overlap(A, y), rel=1e-9)
+        assert linear_cka(A * scale, B / scale) == pytest.approx(linear_cka(A, B), rel=1e-9)
+
+
+def test_labels_may_be_strings_but_not_missing(layers):
+    A, _, y = layers
+    names = np.array(["zero", "one", "two", "three"])[y]
+    assert label_overlap(A, names) == pytest.approx(label_overlap(A, y), rel=1e-12)
+    with pytest.raises(ValueError, match="2 missing labels"):
+        label_overlap(A, np.r_[[None, np.nan], names[2:]].astype(object))
+    with pytest.raises(ValueError, match="k must be a number of neighbours"):
+        neighborhood_overlap(A, A, k=True)

@@ -48,6 +48,7 @@ from sklearn_id._neighbors._policy import (
 )
 from sklearn_id._neighbors._ranks import neighbor_ranks_in
 from sklearn_id._neighbors._torch import kneighbors_torch
+from sklearn_id._neighbors._units import unit_scaled
 
 __all__ = [
     "BACKENDS",
@@ -80,4 +81,5 @@ __all__ = [
     "searched_on",
     "stack_groups",
     "subsample_neighbor_distances",
+    "unit_scaled",
 ]
