@@ -13,8 +13,10 @@ import warnings
 import numpy as np
 from sklearn import config_context
 from sklearn.base import clone
+from sklearn.utils import check_array
 
 from sklearn_id._base import fitted_dimension, has_neighbor_seam, search_device, undersampled
+from sklearn_id._device import as_numpy
 from sklearn_id._neighbors import DuplicatePointsWarning, cloud_neighbor_distances, distinct_clouds
 from sklearn_id._warnings import find_stack_level
 
@@ -63,7 +65,7 @@ def cloud_dimensions(estimator, clouds, *, device=None):
     """
     import pandas as pd
 
-    distinct, duplicates = distinct_clouds(clouds)
+    distinct, duplicates = distinct_clouds(_checked_clouds(clouds))
     if duplicates.any():
         warnings.warn(
             f"{int(duplicates.sum())} exact duplicate rows in {int(np.count_nonzero(duplicates))} of {len(clouds)} "
@@ -85,6 +87,18 @@ def cloud_dimensions(estimator, clouds, *, device=None):
     n_points = [cloud.shape[0] for cloud in distinct]
     flags = [bool(np.isfinite(d) and undersampled(d, n)) for d, n in zip(ids, n_points)]
     return pd.DataFrame({"n_points": n_points, "id": ids, "scale": scales, "undersampled": flags})
+
+
+def _checked_clouds(clouds):
+    """The clouds as finite 2-D float64 arrays of one width; a clear error for any other."""
+    checked = [
+        check_array(as_numpy(cloud), dtype=np.float64, ensure_min_samples=0, input_name=f"cloud {index}")
+        for index, cloud in enumerate(clouds)
+    ]
+    widths = sorted({cloud.shape[1] for cloud in checked})
+    if len(widths) > 1:
+        raise ValueError(f"The clouds have {widths} features: every cloud needs the same features.")
+    return checked
 
 
 def _through_batched_neighbors(estimator, clouds, device):
@@ -153,8 +167,6 @@ def checked_clouds(X, shapes, *, pooling, batch_size, exclude_special_tokens, co
 
 def estimate_clouds(ready, plan, device, rows):
     """Each sample's ID on the layers a pass completed: ``rows[layer]`` is that layer's table of clouds."""
-    from sklearn_id._device import as_numpy
-
     for layer, data in ready:
         points = as_numpy(data)
         with warnings.catch_warnings(record=True) as recorded:

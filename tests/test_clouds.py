@@ -42,3 +42,13 @@ def test_clouds_too_small_get_nan_and_one_warning_that_counts_them(rng):
         table = cloud_dimensions(TwoNNDimension(), clouds, device="cpu")
     assert np.isfinite(table["id"][0]) and table["id"][1:].isna().all()
     assert table["n_points"].tolist() == [50, 2, 0, 1]
+
+
+def test_clouds_at_any_scale_and_bad_clouds_are_explained(rng):
+    cloud = rng.normal(size=(200, 2)) @ rng.normal(size=(2, 6))
+    table = cloud_dimensions(TwoNNDimension(), [cloud * 1e200, cloud, cloud * 1e-200], device="cpu")
+    np.testing.assert_allclose(table["id"], TwoNNDimension().fit(cloud).dimension_, rtol=1e-9)
+    with pytest.raises(ValueError, match=r"The clouds have \[3, 6\] features"):
+        cloud_dimensions(TwoNNDimension(), [cloud, cloud[:, :3]])
+    with pytest.raises(ValueError, match="cloud 1 contains NaN"):
+        cloud_dimensions(TwoNNDimension(), [cloud, np.where(cloud > 1, np.nan, cloud)])

@@ -13,6 +13,8 @@ of the cloud's spread, far below the estimators' tolerance.
 
 import numpy as np
 
+from sklearn_id._neighbors._units import unit_for
+
 __all__ = ["cloud_neighbor_distances", "distinct_clouds"]
 
 # Entries of one batch of padded distance matrices (64 MB of float64).
@@ -86,12 +88,17 @@ def _batched(batch, size, ranks, device):
     n_features = batch[0].shape[1]
     points = np.zeros((len(batch), size, n_features))
     real = np.zeros((len(batch), size), dtype=bool)
+    units = np.ones(len(batch))
     for index, cloud in enumerate(batch):
-        points[index, : cloud.shape[0]] = cloud - cloud.mean(axis=0)  # centred: no offset to cancel
+        centred = cloud - cloud.mean(axis=0)  # centred: no offset to cancel
+        units[index] = unit_for(centred)  # an exact power of two: clear of overflow and underflow
+        points[index, : cloud.shape[0]] = centred * units[index]
         real[index, : cloud.shape[0]] = True
     if device == "cpu":
-        return _squared_ranks_numpy(points, real, ranks)
-    return _squared_ranks_torch(points, real, ranks, device)
+        distances = _squared_ranks_numpy(points, real, ranks)
+    else:
+        distances = _squared_ranks_torch(points, real, ranks, device)
+    return distances / units[:, None, None]
 
 
 def _squared_ranks_numpy(points, real, ranks):
