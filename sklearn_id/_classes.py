@@ -47,6 +47,11 @@ def sample_groups(y, n_rows, *, per_class, max_classes, samples_per_class, rando
     y = np.asarray(y)
     if y.ndim != 1 or y.shape[0] != n_rows:
         raise ValueError(f"y must hold one label per sample: {n_rows} labels, got an array of shape {y.shape}.")
+    import pandas as pd
+
+    missing = int(pd.isna(y).sum())
+    if missing:
+        raise ValueError(f"y holds {missing} missing labels (None or NaN): give every sample a class.")
     classes, counts = np.unique(y, return_counts=True)
     kept = classes[np.argsort(-counts, kind="stable")][:max_classes]
     rng = check_random_state(random_state)

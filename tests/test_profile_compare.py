@@ -135,6 +135,8 @@ def test_labels_of_the_wrong_length_are_explained(model, data):
         DepthProfile(model, layers=LAYERS, compare=[], n_resamples=0).fit(X, y[:-1])
     with pytest.raises(ValueError, match="one label per sample: 360 labels"):
         DepthProfile(model, layers=LAYERS, per_class=True).fit(X, y[:-1])
+    with pytest.raises(ValueError, match="1 missing labels"):
+        DepthProfile(model, layers=LAYERS, per_class=True).fit(X, np.r_[[None], y[1:]].astype(object))
 
 
 def test_the_figures_draw_the_matrix_the_label_overlap_and_the_spread_across_classes(model, data):
