@@ -15,7 +15,7 @@ from sklearn.utils import check_random_state
 from sklearn_id._neighbors import restrict_points
 from sklearn_id._warnings import find_stack_level
 
-__all__ = ["SampleGroup", "class_mean_table", "sample_groups"]
+__all__ = ["SampleGroup", "checked_labels", "class_mean_table", "sample_groups"]
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,24 @@ class SampleGroup:
     def points(self, data):
         """This group's rows of a layer's activations."""
         return data if self.rows is None else restrict_points(data, self.rows)
+
+
+def checked_labels(probe, y, *, pooling, per_class):
+    """Whether a profile's probe runs; raise where its labels cannot serve the probe or the classes."""
+    with_probe = probe is not None and y is not None
+    if per_class and pooling == "tokens":
+        raise ValueError(
+            "per_class needs one label per point, but pooling='tokens' makes a point of every token; "
+            "pool the tokens (pooling='mean', ...) to profile per class."
+        )
+    if with_probe and per_class:
+        raise ValueError("A probe needs several labels, but per_class=True estimates one class at a time.")
+    if with_probe and pooling == "tokens":
+        raise ValueError(
+            "A probe needs one label per point, but pooling='tokens' makes a point of every token; "
+            "pool the tokens (pooling='mean', 'last', ...) to probe, or leave the probe out."
+        )
+    return with_probe
 
 
 def sample_groups(y, n_rows, *, per_class, max_classes, samples_per_class, random_state, draw_subsets, n_needed):

@@ -12,7 +12,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, Options, StrOp
 from sklearn.utils.validation import check_is_fitted
 
 from sklearn_id._base import has_neighbor_seam, takes_distance_matrix, takes_precomputed_distances
-from sklearn_id._classes import class_mean_table, sample_groups
+from sklearn_id._classes import checked_labels, class_mean_table, sample_groups
 from sklearn_id._comparisons import checked_comparisons
 from sklearn_id._device import as_numpy, available_memory, fits_on_device
 from sklearn_id._layer_row import PAPER_PCA_THRESHOLD, UndefinedLayerWarning, estimate_groups, profile_table
@@ -417,7 +417,7 @@ class DepthProfile(BaseEstimator):
         n_samples = self._checked_sample_count(X, shapes)
         memory_budget = available_memory() // 4 if self.memory_budget == "auto" else self.memory_budget
         passes = plan_passes(widths, n_samples, memory_budget)
-        with_probe = self._checked_probe(y)
+        with_probe = checked_labels(self.probe, y, pooling=self.pooling, per_class=self.per_class)
         measures, label_overlap = checked_comparisons(
             self.compare, y, pooling=self.pooling, n_samples=n_samples, widths=widths, memory_budget=memory_budget
         )
@@ -436,32 +436,40 @@ class DepthProfile(BaseEstimator):
             relative_depth=relative_depth,
             last_hidden=last_hidden,
             passes=passes,
-            groups=sample_groups(
-                y,
-                n_samples,
-                per_class=self.per_class,
-                max_classes=self.max_classes,
-                samples_per_class=self.samples_per_class,
-                random_state=self.random_state,
-                draw_subsets=self._draw_subsets,
-                n_needed=minimum_samples(self.subsample) if self.n_resamples else 3,
-            ),
+            groups=self._groups(y, n_samples),
             id_estimator=id_estimator,
             probe=self.probe if with_probe else None,
             on_device=self.n_jobs in (None, 1) and fits_on_device(reader.device, largest_pass),
             memory_budget=memory_budget,
             measures=measures,
             label_overlap=label_overlap,
-            clouds=checked_clouds(
-                X,
-                shapes,
-                pooling=self.pooling,
-                batch_size=self.batch_size,
-                exclude_special_tokens=self.exclude_special_tokens,
-                combined=self.per_class or self.compare is not None or with_probe,
-            )
-            if self.per_sample
-            else None,
+            clouds=self._clouds(X, shapes, with_probe),
+        )
+
+    def _groups(self, y, n_samples):
+        """The sample groups: all samples, or one per kept class with ``per_class``."""
+        return sample_groups(
+            y,
+            n_samples,
+            per_class=self.per_class,
+            max_classes=self.max_classes,
+            samples_per_class=self.samples_per_class,
+            random_state=self.random_state,
+            draw_subsets=self._draw_subsets,
+            n_needed=minimum_samples(self.subsample) if self.n_resamples else 3,
+        )
+
+    def _clouds(self, X, shapes, with_probe):
+        """Each sample's token rows with ``per_sample``, else None."""
+        if not self.per_sample:
+            return None
+        return checked_clouds(
+            X,
+            shapes,
+            pooling=self.pooling,
+            batch_size=self.batch_size,
+            exclude_special_tokens=self.exclude_special_tokens,
+            combined=self.per_class or self.compare is not None or with_probe,
         )
 
     def _checked_id_estimator(self):
@@ -510,23 +518,6 @@ class DepthProfile(BaseEstimator):
                 "Provide more samples, raise subsample, or set n_resamples=0."
             )
         return n_samples
-
-    def _checked_probe(self, y):
-        """Whether the probe runs (it needs labels, and one label per point)."""
-        with_probe = self.probe is not None and y is not None
-        if self.per_class and self.pooling == "tokens":
-            raise ValueError(
-                "per_class needs one label per point, but pooling='tokens' makes a point of every token; "
-                "pool the tokens (pooling='mean', ...) to profile per class."
-            )
-        if with_probe and self.per_class:
-            raise ValueError("A probe needs several labels, but per_class=True estimates one class at a time.")
-        if with_probe and self.pooling == "tokens":
-            raise ValueError(
-                "A probe needs one label per point, but pooling='tokens' makes a point of every token; "
-                "pool the tokens (pooling='mean', 'last', ...) to probe, or leave the probe out."
-            )
-        return with_probe
 
     def _check_split_layers(self, passes, widths, with_probe, id_estimator, needs_points):
         """A layer read in pieces works only with what can be computed from pieces."""
