@@ -18,7 +18,7 @@ import math
 import warnings
 
 import numpy as np
-from sklearn.base import ClassNamePrefixFeaturesOutMixin, clone
+from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin, clone
 from sklearn.pipeline import Pipeline
 from sklearn.utils import get_tags
 from sklearn.utils._param_validation import InvalidParameterError
@@ -282,7 +282,7 @@ def _by_refitting(estimator, X, subsets, metric):
     return dimension, resampled, X.shape[0]
 
 
-class NeighborRatioMixin(ClassNamePrefixFeaturesOutMixin):
+class NeighborRatioMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
     """The neighbour seam, fit-time neighbours and transform-time pools of ``TwoNNDimension`` and ``GRIDEDimension``.
 
     The host class has the parameters ``metric``, ``n_neighbors`` and

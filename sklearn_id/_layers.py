@@ -246,8 +246,15 @@ class SplitLayer:
 
 
 def minimum_samples(subsample):
-    """Samples needed so that every random subsample keeps at least 3 points."""
-    return max(3, math.ceil(3 / subsample))
+    """Samples needed so that every random subsample keeps at least 3 points and leaves at least one out.
+
+    A subsample that rounds up to every sample repeats the whole set, and its
+    spread (``id_std``) would be a silent 0.
+    """
+    n_samples = max(3, math.ceil(3 / subsample))
+    while round(subsample * n_samples) >= n_samples:
+        n_samples += 1
+    return n_samples
 
 
 def relative_depths(module, table, blocks, layers):

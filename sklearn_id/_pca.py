@@ -1,5 +1,6 @@
 """Linear intrinsic dimension: components needed to reach a fraction of the variance."""
 
+import warnings
 from numbers import Real
 
 import numpy as np
@@ -8,7 +9,9 @@ from sklearn.decomposition import PCA
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from sklearn_id._base import UndersampledWarning
 from sklearn_id._device import float32_precision, is_tensor
+from sklearn_id._warnings import find_stack_level
 
 __all__ = ["PCADimension", "StandardisedSpectrum", "standardised_spectrum"]
 
@@ -107,6 +110,14 @@ class PCADimension(TransformerMixin, BaseEstimator):
         self.dimension_ = self.dimension_from_spectrum(pca.explained_variance_ratio_)
         self.components_ = pca.components_[: self.dimension_]
         self.mean_ = pca.mean_ / X.dtype.type(unit)
+        if self.dimension_ >= (X.shape[0] - 1) / 2:
+            warnings.warn(
+                f"PCADimension counted {self.dimension_} components from {X.shape[0]} samples: at least half "
+                f"of the {X.shape[0] - 1} components that {X.shape[0]} samples allow, so the count reflects the "
+                "number of samples more than the data. Use more samples, or read it as a bound.",
+                UndersampledWarning,
+                stacklevel=find_stack_level(),
+            )
         return self
 
     def dimension_from_spectrum(self, explained_variance_ratio):

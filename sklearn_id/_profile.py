@@ -514,8 +514,9 @@ class DepthProfile(BaseEstimator):
         if self.n_resamples and n_samples < minimum_samples(self.subsample):
             raise ValueError(
                 f"{n_samples} samples are too few for subsamples of fraction "
-                f"{self.subsample}: at least {minimum_samples(self.subsample)} are needed. "
-                "Provide more samples, raise subsample, or set n_resamples=0."
+                f"{self.subsample}: at least {minimum_samples(self.subsample)} are needed, so that each "
+                "subsample keeps 3 points and leaves one out (else every resample is the whole set and id_std 0). "
+                "Provide more samples, change subsample, or set n_resamples=0."
             )
         return n_samples
 

@@ -31,6 +31,10 @@ class SweepError(RuntimeError):
         self.partial = partial
         self.errors = errors
 
+    def __reduce__(self):
+        # Pickled whole, so that a sweep run in a worker process raises it, not a broken pool.
+        return type(self), (str(self), self.partial, self.errors)
+
 
 @validate_params(
     {

@@ -11,7 +11,7 @@ import pytest
 from scipy.spatial.distance import cdist
 from sklearn.datasets import make_swiss_roll
 
-from sklearn_id import GRIDEDimension, PCADimension, TwoNNDimension, id_scaling
+from sklearn_id import GRIDEDimension, PCADimension, TwoNNDimension, UndersampledWarning, id_scaling
 
 SCALES = [1e-300, 1e-200, 1e-170, 1e-30, 1e30, 1e39, 1e150, 1e300]
 
@@ -114,3 +114,45 @@ def test_the_interval_of_lattice_ratios_is_an_error_not_infinite_bounds():
 
     with pytest.raises(ValueError, match="equidistant, as on a regular grid"):
         twonn_interval([1.0, 1.0, 1.0 + 2e-16, 1.0])
+
+
+def test_a_pca_count_that_the_samples_bound_warns():
+    # 10 samples allow 9 components: a count of half or more of them says more about the samples than the data.
+    X = np.random.default_rng(0).standard_normal((10, 50))
+    with pytest.warns(UndersampledWarning, match="PCADimension counted [5-9] components from 10 samples") as caught:
+        dimension = PCADimension().fit(X).dimension_
+    assert f"counted {dimension} components" in str(caught[0].message) and dimension >= 9 / 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UndersampledWarning)
+        PCADimension().fit(np.random.default_rng(0).standard_normal((500, 50)))
+
+
+def test_a_subsample_that_rounds_to_every_sample_is_refused_not_a_zero_spread():
+    import torch
+
+    from sklearn_id import DepthProfile
+
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4))
+    X = np.random.default_rng(0).standard_normal((300, 3)).astype(np.float32)
+    with pytest.raises(ValueError, match="300 samples are too few for subsamples of fraction 0.999: at least 501"):
+        DepthProfile(model, layers=["0"], subsample=0.999, device="cpu").fit(X)
+    with pytest.raises(ValueError, match="4 samples are too few .* at least 5 are needed, so that each subsample"):
+        DepthProfile(model, layers=["0"], device="cpu").fit(X[:4])
+
+
+@pytest.mark.parametrize("estimator", [TwoNNDimension(), GRIDEDimension()])
+def test_transform_honours_set_output(estimator):
+    X = np.random.default_rng(0).standard_normal((200, 3))
+    fitted = estimator.set_output(transform="pandas").fit(X)
+    frame = fitted.transform(X[:5])
+    assert list(frame.columns) == list(fitted.get_feature_names_out())
+    np.testing.assert_allclose(frame.to_numpy(), estimator.set_output(transform="default").transform(X[:5]))
+
+
+def test_a_sweep_error_survives_pickling():
+    import pickle
+
+    from sklearn_id import SweepError
+
+    error = pickle.loads(pickle.dumps(SweepError("2 of 3 models failed", partial=None, errors={"a": "boom"})))
+    assert str(error) == "2 of 3 models failed" and error.errors == {"a": "boom"} and error.partial is None

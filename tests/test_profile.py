@@ -234,7 +234,7 @@ def test_the_figure_draws_undersampled_layers_hollow(fitted):
     "params, X_size, error, match",
     [
         ({"layers": ["nope"]}, 800, ValueError, "Unknown layer 'nope'"),
-        ({}, 3, ValueError, "at least 4 are needed"),
+        ({}, 3, ValueError, "at least 5 are needed"),
         ({"id_estimator": StandardScaler()}, 800, TypeError, "sets no dimension_"),
         ({"memory_budget": 100}, 800, ValueError, "the minimum is 3200 bytes"),
         ({"n_resamples": 1}, 800, ValueError, "n_resamples"),
