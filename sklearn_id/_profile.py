@@ -506,7 +506,10 @@ class DepthProfile(BaseEstimator):
         check_token_layers(layers, X.has_tokens)
         never_ran = [layer for layer in layers if layer not in set(table["layer"])]
         if never_ran:
-            raise ValueError(f"Layer(s) {never_ran} did not run in the forward pass; profile layers the model calls.")
+            raise ValueError(
+                f"Layer(s) {never_ran} did not run in the forward pass, or return no tensor; profile layers the "
+                "model calls whose output holds a tensor (list_layers lists them)."
+            )
         return layers
 
     def _checked_sample_count(self, X, shapes):

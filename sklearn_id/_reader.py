@@ -19,6 +19,7 @@ import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from sklearn_id._device import DEVICE_CONSTRAINT, PRECISIONS, float32_precision, resolve_device
+from sklearn_id._hooks import Capture, StopForward, first_tensor, forward_hooks
 from sklearn_id._inputs import ModelInput, batch_length, batch_mask, batch_slice, batch_to, is_text
 from sklearn_id._pooling import POOLINGS, pool, pooled_width, resolve_pooling
 from sklearn_id._warnings import find_stack_level
@@ -99,10 +100,6 @@ class ReadSettings:
         return replace(cls(**{field.name: getattr(owner, field.name) for field in fields(cls)}), **overrides)
 
 
-class _StopForward(Exception):
-    """Raised by a hook once every requested layer has its output: the rest of the forward pass is skipped."""
-
-
 def resolve_module(model):
     """The ``torch.nn.Module`` behind ``model`` and the device it asks for.
 
@@ -170,20 +167,6 @@ def _prepared(module, device, precision):
             sub.training = training
         if original_device is not None and original_device != torch.device(device):
             module.to(original_device)
-
-
-def _first_tensor(output):
-    """A module's output, or the first tensor of a tuple/list/dict output."""
-    import torch
-
-    if isinstance(output, torch.Tensor):
-        return output
-    values = output.values() if isinstance(output, dict) else output
-    for value in values:
-        found = _first_tensor(value) if not isinstance(value, torch.Tensor) else value
-        if found is not None:
-            return found
-    return None
 
 
 def _input_dtype(module):
@@ -272,7 +255,7 @@ class ActivationReader:
 
         def make_hook(name):
             def hook(sub, _inputs, output):
-                tensor = _first_tensor(output)
+                tensor = first_tensor(output)
                 if name not in seen and tensor is not None:
                     seen.add(name)
                     rows.append((name, type(sub).__name__, tuple(tensor.shape[1:])))
@@ -280,7 +263,7 @@ class ActivationReader:
             return hook
 
         named = [(name, sub) for name, sub in self.module.named_modules() if name]
-        with _hooks(named, make_hook), _prepared(self.module, self.device, self.precision):
+        with forward_hooks(named, make_hook), _prepared(self.module, self.device, self.precision):
             self._run(batch)
         table = pd.DataFrame(rows, columns=["layer", "type", "output_shape"])
         table["n_features"] = [self._width(shape, tokens) for shape in table["output_shape"]]
@@ -313,19 +296,19 @@ class ActivationReader:
 
         def pre_hook(_sub, args, kwargs):
             if not received:
-                received.append(args[0] if args else _first_tensor(kwargs))
+                received.append(args[0] if args else first_tensor(kwargs))
 
         def make_hook(name):
             def hook(_sub, _inputs, output):
                 if not received:
-                    produced.append((name, _first_tensor(output)))
+                    produced.append((name, first_tensor(output)))
 
             return hook
 
         named = [(name, sub) for name, sub in modules.items() if name]
         handle = modules[layer].register_forward_pre_hook(pre_hook, with_kwargs=True)
         try:
-            with _hooks(named, make_hook), _prepared(self.module, self.device, self.precision):
+            with forward_hooks(named, make_hook), _prepared(self.module, self.device, self.precision):
                 self._run(batch)
         finally:
             handle.remove()
@@ -368,7 +351,7 @@ class ActivationReader:
         check_layers(self.module, layers)
         inputs = self.inputs(X)
         check_token_layers(layers, inputs.has_tokens)
-        capture = _Capture([(name, sub) for name, sub in self.module.named_modules() if name in layers])
+        capture = Capture([(name, sub) for name, sub in self.module.named_modules() if name in layers])
         writer = _RowWriter(inputs, self, feature_slices or {}, on_device)
         bar = tqdm(total=inputs.n_samples, disable=not self.progress, desc="activations", unit="sample")
         with capture.hooks(), _prepared(self.module, self.device, self.precision), bar:
@@ -397,7 +380,7 @@ class ActivationReader:
 
         The one forward loop of every call: ``before()`` runs before each
         pass (read clears what its hooks captured); a hook may end a pass
-        early with ``_StopForward``. A CUDA out-of-memory error halves the
+        early with ``StopForward``. A CUDA out-of-memory error halves the
         chunk until it fits, and the size that fitted is kept for the
         following batches; a model that refuses channels-last input gets
         contiguous batches from then on; a failure of the first batch (at
@@ -420,7 +403,7 @@ class ActivationReader:
                 before()
             try:
                 self._call(chunk)
-            except _StopForward:
+            except StopForward:
                 pass
             except torch.OutOfMemoryError:
                 length = batch_length(chunk)
@@ -445,38 +428,6 @@ class ActivationReader:
                 raise
             yield offset, chunk
             offset += batch_length(chunk)
-
-
-class _Capture:
-    """Forward hooks on the requested layers: each layer's first output of a pass, the pass ended once all fired."""
-
-    def __init__(self, hooked):
-        self.hooked = hooked
-        self.outputs = {}
-
-    def clear(self):
-        self.outputs.clear()
-
-    def hooks(self):
-        return _hooks(self.hooked, self._make_hook)
-
-    def _make_hook(self, name):
-        def hook(_module, _inputs, output):
-            if name in self.outputs:
-                return
-            self.outputs[name] = _first_tensor(output)
-            if len(self.outputs) == len(self.hooked):
-                raise _StopForward
-
-        return hook
-
-    def check_all_ran(self):
-        missing = sorted({name for name, _ in self.hooked} - set(self.outputs))
-        if missing:
-            raise ValueError(
-                f"Layer(s) {missing} did not run in the forward pass, so they have "
-                "no output; pick layers that the model's forward() calls."
-            )
 
 
 class _RowWriter:
@@ -582,14 +533,3 @@ def _starts_with_conv2d(module):
 
     first = next((sub for sub in module.modules() if not list(sub.children())), None)
     return isinstance(first, torch.nn.Conv2d)
-
-
-@contextmanager
-def _hooks(named_modules, make_hook):
-    """Forward hooks ``make_hook(name)`` on each ``(name, module)``, removed when the block exits."""
-    handles = [sub.register_forward_hook(make_hook(name)) for name, sub in named_modules]
-    try:
-        yield
-    finally:
-        for handle in handles:
-            handle.remove()

@@ -144,3 +144,41 @@ def test_lazy_modules_are_not_materialised(X):
     assert isinstance(model[0], nn.LazyLinear) and model[0].has_uninitialized_params()
     model(torch.from_numpy(X[:2]))  # the user's own first pass initialises it; then reading works
     assert LayerActivationTransformer(model, "1", device="cpu").fit_transform(X).shape == (300, 8)
+
+
+class _NotTensors(torch.nn.Module):
+    """Submodules that return a distribution, None, an int and ``(None, tensor)``: all valid torch."""
+
+    class _Returns(torch.nn.Module):
+        def __init__(self, make):
+            super().__init__()
+            self.make = make
+
+        def forward(self, x):
+            return self.make(x)
+
+    def __init__(self):
+        super().__init__()
+        self.first = torch.nn.Linear(4, 8)
+        self.normal = self._Returns(lambda x: torch.distributions.Normal(x, 1.0))
+        self.nothing = self._Returns(lambda x: None)
+        self.count = self._Returns(lambda x: 3)
+        self.pair = self._Returns(lambda x: (None, 2 * x))
+        self.last = torch.nn.Linear(8, 2)
+
+    def forward(self, x):
+        h = self.first(x)
+        self.normal(h), self.nothing(h), self.count(h)
+        return self.last(self.pair(h)[1])
+
+
+def test_modules_that_return_no_tensor_are_skipped_and_named_when_asked_for():
+
+    X = np.random.default_rng(0).standard_normal((200, 4)).astype(np.float32)
+    model = _NotTensors()
+    assert list(list_layers(model, X[:1], device="cpu")["layer"]) == ["input", "first", "pair", "last"]
+    pair = LayerActivationTransformer(model, "pair", device="cpu").fit_transform(X)
+    np.testing.assert_allclose(pair, 2 * LayerActivationTransformer(model, "first", device="cpu").fit_transform(X))
+    assert list(DepthProfile(model, device="cpu", random_state=0).fit(X).layers_) == ["input", "first", "last"]
+    with pytest.raises(ValueError, match="No tensor to read: 'normal' returns a Normal"):
+        LayerActivationTransformer(model, "normal", device="cpu").fit_transform(X)
