@@ -12,6 +12,8 @@ from contextlib import contextmanager
 
 from sklearn.utils._param_validation import StrOptions
 
+from sklearn_id._shared import SharedState
+
 __all__ = [
     "DEVICE_CONSTRAINT",
     "PRECISIONS",
@@ -181,18 +183,29 @@ def float32_precision(precision="highest", device="cpu"):
     import torch
 
     switches = _tf32_switches(torch)
-    saved = [getattr(owner, name) for owner, name, _, _ in switches]
-    try:
+    tf32 = precision == "tf32"
+
+    def save():
+        return [getattr(owner, name) for owner, name, _, _ in switches]
+
+    def apply():
         for owner, name, off, on in switches:
-            setattr(owner, name, on if precision == "tf32" else off)
+            setattr(owner, name, on if tf32 else off)
+
+    def restore(saved):
+        for (owner, name, _, _), value in zip(switches, saved):
+            setattr(owner, name, value)
+
+    # The switches are the process's: overlapping calls share one hold (see _shared); autocast is per thread.
+    with _TF32.held("tf32", tf32, save=save, apply=apply, restore=restore):
         if precision == "bf16":
             with torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16):
                 yield
         else:
             yield
-    finally:
-        for (owner, name, _, _), value in zip(switches, saved):
-            setattr(owner, name, value)
+
+
+_TF32 = SharedState()
 
 
 def _tf32_switches(torch):

@@ -1,9 +1,10 @@
 """Forward hooks that read a module's outputs: the first tensor of any output, and the capture of a pass."""
 
+import threading
 from collections.abc import Mapping
 from contextlib import contextmanager
 
-__all__ = ["Capture", "StopForward", "first_tensor", "forward_hooks"]
+__all__ = ["Capture", "StopForward", "first_tensor", "forward_hooks", "in_this_thread"]
 
 
 class StopForward(Exception):
@@ -69,10 +70,26 @@ class Capture:
             )
 
 
+def in_this_thread(hook):
+    """``hook``, acting only on forward passes of the thread that registers it.
+
+    A hook belongs to the module, and so to every thread that runs it: without
+    this, a read in one thread would capture, or stop, another thread's pass.
+    """
+    owner = threading.get_ident()
+
+    def hook_here(*args, **kwargs):
+        if threading.get_ident() == owner:
+            return hook(*args, **kwargs)
+        return None
+
+    return hook_here
+
+
 @contextmanager
 def forward_hooks(named_modules, make_hook):
-    """Forward hooks ``make_hook(name)`` on each ``(name, module)``, removed when the block exits."""
-    handles = [sub.register_forward_hook(make_hook(name)) for name, sub in named_modules]
+    """Forward hooks ``make_hook(name)`` on each ``(name, module)``, for this thread's passes, removed on exit."""
+    handles = [sub.register_forward_hook(in_this_thread(make_hook(name))) for name, sub in named_modules]
     try:
         yield
     finally:

@@ -19,9 +19,10 @@ import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from sklearn_id._device import DEVICE_CONSTRAINT, PRECISIONS, float32_precision, resolve_device
-from sklearn_id._hooks import Capture, StopForward, first_tensor, forward_hooks
+from sklearn_id._hooks import Capture, StopForward, first_tensor, forward_hooks, in_this_thread
 from sklearn_id._inputs import ModelInput, batch_length, batch_mask, batch_slice, batch_to, is_text
 from sklearn_id._pooling import POOLINGS, pool, pooled_width, resolve_pooling
+from sklearn_id._shared import SharedState
 from sklearn_id._warnings import find_stack_level
 
 __all__ = [
@@ -154,19 +155,28 @@ def _prepared(module, device, precision):
     """Eval mode on ``device``, in ``precision``, for the block; modes, device and torch's flags restored after."""
     import torch
 
-    modes = [(sub, sub.training) for sub in module.modules()]
-    first = next(module.parameters(), None)
-    original_device = first.device if first is not None else None
-    try:
+    def save():
+        first = next(module.parameters(), None)
+        return [(sub, sub.training) for sub in module.modules()], first.device if first is not None else None
+
+    def apply():
         module.eval()
         module.to(device)
-        with torch.inference_mode(), float32_precision(precision, device):
-            yield
-    finally:
+
+    def restore(saved):
+        modes, original_device = saved
         for sub, training in modes:
             sub.training = training
         if original_device is not None and original_device != torch.device(device):
             module.to(original_device)
+
+    # Overlapping reads of one model (threads) share one hold: the last one out restores its modes and device.
+    with _MODELS.held(module, str(device), save=save, apply=apply, restore=restore):
+        with torch.inference_mode(), float32_precision(precision, device):
+            yield
+
+
+_MODELS = SharedState()
 
 
 def _input_dtype(module):
@@ -306,7 +316,7 @@ class ActivationReader:
             return hook
 
         named = [(name, sub) for name, sub in modules.items() if name]
-        handle = modules[layer].register_forward_pre_hook(pre_hook, with_kwargs=True)
+        handle = modules[layer].register_forward_pre_hook(in_this_thread(pre_hook), with_kwargs=True)
         try:
             with forward_hooks(named, make_hook), _prepared(self.module, self.device, self.precision):
                 self._run(batch)

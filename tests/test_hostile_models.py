@@ -182,3 +182,63 @@ def test_modules_that_return_no_tensor_are_skipped_and_named_when_asked_for():
     assert list(DepthProfile(model, device="cpu", random_state=0).fit(X).layers_) == ["input", "first", "last"]
     with pytest.raises(ValueError, match="No tensor to read: 'normal' returns a Normal"):
         LayerActivationTransformer(model, "normal", device="cpu").fit_transform(X)
+
+
+class _Slow(torch.nn.Module):
+    """A layer that sleeps in its forward pass, so that calls from several threads overlap."""
+
+    def forward(self, x):
+        import time
+
+        time.sleep(0.01)
+        return x
+
+
+def _tf32_flags():
+    return (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+
+
+def test_overlapping_calls_in_threads_leave_flags_modes_hooks_and_parameters_as_they_were():
+    import threading
+
+    from sklearn_id import TwoNNDimension
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 16), torch.nn.Dropout(0.5), _Slow(), torch.nn.Linear(16, 3)).train()
+    parameters = [p.detach().clone() for p in model.parameters()]
+    X = np.random.default_rng(0).standard_normal((256, 4)).astype(np.float32)
+    expected = LayerActivationTransformer(model, "3", device="cpu").fit_transform(X)
+    assert model.training  # a read leaves a training model training
+    flags = _tf32_flags()
+    results, errors = {}, []
+    start = threading.Barrier(4)
+
+    def run(name, call):
+        try:
+            start.wait()
+            results[name] = call()
+        except Exception as error:  # reported below, not lost in the thread
+            errors.append(error)
+
+    calls = {
+        "highest": lambda: LayerActivationTransformer(model, "3", batch_size=32, device="cpu").fit_transform(X),
+        "tf32": lambda: LayerActivationTransformer(
+            model, "3", batch_size=16, device="cpu", precision="tf32"
+        ).fit_transform(X),
+        "profile": lambda: DepthProfile(model, layers=["0", "3"], device="cpu", random_state=0).fit(X).profile_,
+        "estimator": lambda: TwoNNDimension().fit(X).dimension_,
+    }
+    for round_ in range(3):  # different interleavings
+        threads = [threading.Thread(target=run, args=(name, call)) for name, call in calls.items()]
+        for thread in threads[round_:] + threads[:round_]:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        # Every read saw eval mode (dropout off): the rows equal the single-threaded read.
+        np.testing.assert_allclose(results["highest"], expected, rtol=1e-5, atol=1e-6)
+        assert _tf32_flags() == flags
+        assert all(sub.training for sub in model.modules())
+        assert all(not sub._forward_hooks and not sub._forward_pre_hooks for sub in model.modules())
+        for before, after in zip(parameters, model.parameters()):
+            assert torch.equal(before, after)
