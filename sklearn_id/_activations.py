@@ -77,7 +77,7 @@ def list_layers(
 class LayerActivationTransformer(TransformerMixin, BaseEstimator):
     """Outputs of a named layer of a torch model, as a scikit-learn transformer.
 
-    ``transform`` runs the model in eval mode under ``torch.inference_mode()``,
+    ``transform`` runs the model in eval mode under ``torch.no_grad()``,
     batch by batch, on CUDA when present, and returns the layer's output for
     each sample as a float32 array: flattened, or, for a token sequence of
     shape (batch, tokens, hidden), pooled over the sample's real tokens. Put

@@ -2,7 +2,7 @@
 
 ``ActivationReader`` resolves the module, the device and the input dtype once,
 and runs each call (listing the layers, finding the modules a block reads,
-reading activations) through one forward loop: eval mode and ``inference_mode``
+reading activations) through one forward loop: eval mode and ``no_grad``
 on the device, hooks removed and modes restored after the call, the
 first-batch message, the out-of-memory halving and the channels-last fallback.
 torch is imported inside the functions that use it.
@@ -172,7 +172,8 @@ def _prepared(module, device, precision):
 
     # Overlapping reads of one model (threads) share one hold: the last one out restores its modes and device.
     with _MODELS.held(module, str(device), save=save, apply=apply, restore=restore):
-        with torch.inference_mode(), float32_precision(precision, device):
+        # no_grad, not inference_mode: a tensor a module caches during a read must stay usable in training.
+        with torch.no_grad(), float32_precision(precision, device):
             yield
 
 
@@ -198,7 +199,7 @@ def _first_layer_hint(module):
 class ActivationReader:
     """Forward passes of one model on one device, with the module, device and input dtype resolved once.
 
-    Each call runs the model in eval mode under ``torch.inference_mode()``
+    Each call runs the model in eval mode under ``torch.no_grad()``
     on ``device``, batch by batch, with forward hooks on the requested
     layers; the hooks are removed and the model's modes and device restored
     after the call, also when it fails. A batch that runs CUDA out of memory

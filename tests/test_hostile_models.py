@@ -242,3 +242,27 @@ def test_overlapping_calls_in_threads_leave_flags_modes_hooks_and_parameters_as_
         assert all(not sub._forward_hooks and not sub._forward_pre_hooks for sub in model.modules())
         for before, after in zip(parameters, model.parameters()):
             assert torch.equal(before, after)
+
+
+class _CachesOnFirstCall(torch.nn.Module):
+    """Builds a buffer from its first input, as some positional encodings do, and reuses it."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(4, 4)
+        self.cache = None
+
+    def forward(self, x):
+        if self.cache is None:
+            self.cache = torch.ones_like(x[:1]) * 2
+        return self.linear(x) * self.cache
+
+
+def test_a_module_that_caches_a_tensor_during_a_read_can_be_trained_afterwards():
+    model = _CachesOnFirstCall()
+    X = np.random.default_rng(0).standard_normal((50, 4)).astype(np.float32)
+    list_layers(model, X[:1], device="cpu")
+    LayerActivationTransformer(model, "linear", device="cpu").fit_transform(X)
+    loss = model(torch.from_numpy(X)).square().mean()
+    loss.backward()  # an inference tensor in the cache would refuse: "Inference tensors cannot be saved for backward"
+    assert model.linear.weight.grad is not None
