@@ -10,6 +10,7 @@ import re
 import sys
 from contextlib import contextmanager
 
+import numpy as np
 from sklearn.utils._param_validation import StrOptions
 
 from sklearn_id._shared import SharedState
@@ -19,6 +20,7 @@ __all__ = [
     "PRECISIONS",
     "as_numpy",
     "available_memory",
+    "count_nonfinite",
     "fits_on_device",
     "float32_precision",
     "is_tensor",
@@ -57,6 +59,15 @@ def is_tensor(X):
 def as_numpy(X):
     """``X`` as a numpy array: a tensor is copied to the host, anything else is returned as it is."""
     return X.detach().cpu().numpy() if is_tensor(X) else X
+
+
+def count_nonfinite(X):
+    """How many entries of an array or tensor are NaN or infinite, counted where the data are."""
+    if is_tensor(X):
+        import torch
+
+        return int((~torch.isfinite(X)).sum())
+    return int(np.size(X) - np.count_nonzero(np.isfinite(X)))
 
 
 def _is_torch_device(value):

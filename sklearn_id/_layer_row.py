@@ -14,7 +14,7 @@ from sklearn_id._base import (
     has_neighbor_seam,
     undersampled,
 )
-from sklearn_id._device import as_numpy
+from sklearn_id._device import as_numpy, count_nonfinite
 from sklearn_id._layers import SplitLayer
 from sklearn_id._pca import PCADimension, standardised_spectrum
 from sklearn_id._warnings import find_stack_level
@@ -71,6 +71,31 @@ def estimate_groups(ready, plan, pca_estimator, *, probe_cv, y, device, n_jobs, 
         )
 
 
+def _undefined_row(nonfinite):
+    """The row of a layer whose activations hold NaN or infinity, and the reason its warning gives."""
+    reason = f"its activations hold {nonfinite} NaN or infinite values (the layer overflows or divides by 0)"
+    row = {"id": np.nan, "id_std": np.nan, "pca_id": np.nan, "undersampled": False, "probe_score": np.nan}
+    return row, [f"ID and PCA-ID: {reason}"], []
+
+
+def _pca_id(data, pca_estimator):
+    """The layer's PCA-ID (NaN when skipped), and the reason when it cannot be computed."""
+    try:
+        if pca_estimator == "auto":
+            # The paper's recipe, from the eigenvalues of the standardised Gram or covariance matrix.
+            spectrum = (
+                data.spectrum.explained_variance_ratio()
+                if isinstance(data, SplitLayer)
+                else standardised_spectrum(data)
+            )
+            return float(PCADimension(threshold=PAPER_PCA_THRESHOLD).dimension_from_spectrum(spectrum)), None
+        if pca_estimator is not None:
+            return fitted_dimension(clone(pca_estimator).fit(as_numpy(data))), None
+    except ValueError as error:
+        return float("nan"), f"PCA-ID: {error}"
+    return float("nan"), None
+
+
 def estimate_layer(data, id_estimator, pca_estimator, subsets, probe, y, probe_cv, device):
     """One row of the profile: ID on all samples, its spread, PCA-ID and probe accuracy, searching on ``device``."""
     if isinstance(data, SplitLayer):
@@ -79,6 +104,8 @@ def estimate_layer(data, id_estimator, pca_estimator, subsets, probe, y, probe_c
         id_estimator = id_estimator if has_neighbor_seam(id_estimator) else id_estimator.with_precomputed_distances()
     else:
         points, metric = data, "euclidean"
+        if count_nonfinite(data):  # the layer overflowed or divided by zero: no estimate reads it
+            return _undefined_row(count_nonfinite(data))
     problems = []
     try:
         dimension, resampled, n_used = dimensions_with_resamples(
@@ -88,20 +115,8 @@ def estimate_layer(data, id_estimator, pca_estimator, subsets, probe, y, probe_c
         # One layer that cannot be estimated (a dead layer: every output identical) loses its row, not the run.
         problems.append(f"ID: {error}")
         dimension, resampled, n_used = float("nan"), [], points.shape[0]
-    pca_id = float("nan")
-    try:
-        if pca_estimator == "auto":
-            # The paper's recipe, from the eigenvalues of the standardised Gram or covariance matrix.
-            spectrum = (
-                data.spectrum.explained_variance_ratio()
-                if isinstance(data, SplitLayer)
-                else standardised_spectrum(data)
-            )
-            pca_id = float(PCADimension(threshold=PAPER_PCA_THRESHOLD).dimension_from_spectrum(spectrum))
-        elif pca_estimator is not None:
-            pca_id = fitted_dimension(clone(pca_estimator).fit(as_numpy(data)))
-    except ValueError as error:
-        problems.append(f"PCA-ID: {error}")
+    pca_id, problem = _pca_id(data, pca_estimator)
+    problems += [problem] if problem else []
     probe_score = (
         float(cross_val_score(clone(probe), as_numpy(data), y, cv=probe_cv).mean())
         if probe is not None

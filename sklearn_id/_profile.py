@@ -414,7 +414,7 @@ class DepthProfile(BaseEstimator):
             layer: pooled_width(shapes[layer], resolve_pooling(self.pooling, shapes[layer], X.has_tokens, layer))
             for layer in layers
         }
-        n_samples = self._checked_sample_count(X, shapes)
+        n_samples = self._checked_sample_count(X, shapes, id_estimator)
         memory_budget = available_memory() // 4 if self.memory_budget == "auto" else self.memory_budget
         passes = plan_passes(widths, n_samples, memory_budget)
         with_probe = checked_labels(self.probe, y, pooling=self.pooling, per_class=self.per_class)
@@ -512,7 +512,7 @@ class DepthProfile(BaseEstimator):
             )
         return layers
 
-    def _checked_sample_count(self, X, shapes):
+    def _checked_sample_count(self, X, shapes, id_estimator):
         n_samples = count_rows(X, shapes, self.pooling, self.batch_size)
         if self.n_resamples and n_samples < minimum_samples(self.subsample):
             raise ValueError(
@@ -520,6 +520,13 @@ class DepthProfile(BaseEstimator):
                 f"{self.subsample}: at least {minimum_samples(self.subsample)} are needed, so that each "
                 "subsample keeps 3 points and leaves one out (else every resample is the whole set and id_std 0). "
                 "Provide more samples, change subsample, or set n_resamples=0."
+            )
+        smallest = round(self.subsample * n_samples) if self.n_resamples else n_samples
+        farthest = max(id_estimator.neighbor_ranks) if has_neighbor_seam(id_estimator) else 0
+        if farthest >= smallest and not self.per_sample:
+            raise ValueError(
+                f"{id_estimator!r} reads each point's neighbour of rank {farthest}, but the {n_samples} samples "
+                f"give {smallest} points per estimate: lower the ranks, or profile more samples."
             )
         return n_samples
 

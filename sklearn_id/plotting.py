@@ -70,7 +70,7 @@ def plot_depth_profile(profiles, ax=None, *, pca=True, error_bars=None):
     >>> [label.get_text() for label in ax.figure.axes[1].get_xticklabels()]
     ['input', 'pool1', 'fc']
     """
-    profiles = _as_profiles(profiles)
+    profiles = _drawable(_as_profiles(profiles))
     with_pca = pca and any("pca_id" in p and p["pca_id"].notna().any() for p in profiles.values())
     if ax is None:
         import matplotlib.pyplot as plt
@@ -120,6 +120,16 @@ def plot_depth_profile(profiles, ax=None, *, pca=True, error_bars=None):
         bottom.set_xticks(positions, labels, rotation=45, ha="right")
     bottom.set_xlabel("layer (spaced by relative depth)")
     return id_ax
+
+
+def _drawable(profiles):
+    """The profiles, once each has a row with a finite ID; a clear error for one that has none."""
+    for label, profile in profiles.items():
+        if len(profile) == 0 or not np.isfinite(np.asarray(profile["id"], dtype=float)).any():
+            what = "has no rows" if len(profile) == 0 else "has no finite ID (every layer is NaN)"
+            name = f"The profile {label!r}" if label else "The profile"
+            raise ValueError(f"{name} {what}: there is nothing to draw; check the fit's warnings.")
+    return profiles
 
 
 def _legend_with_label_overlap(id_ax, profiles, colors):

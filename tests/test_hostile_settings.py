@@ -156,3 +156,42 @@ def test_the_correlation_refuses_what_has_none(ids, accuracies, confidence, matc
 
     with pytest.raises(ValueError, match=match):
         id_accuracy_correlation(ids, accuracies, confidence=confidence)
+
+
+def test_neighbour_ranks_beyond_the_samples_are_refused_before_any_pass():
+    import torch
+
+    from sklearn_id import DepthProfile, GRIDEDimension
+
+    model = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.Linear(8, 2))
+    X = np.random.default_rng(0).standard_normal((40, 3)).astype(np.float32)
+    calls = []
+    model[0].register_forward_pre_hook(lambda module, args: calls.append(args[0].shape[0]))
+    with pytest.raises(ValueError, match="rank 64, but the 40 samples give 36 points per estimate"):
+        DepthProfile(model, id_estimator=GRIDEDimension(n1=32, n2=64), device="cpu").fit(X)
+    assert sum(calls) <= 1  # at most the one-sample listing pass, no pass over the data
+
+
+def test_a_layer_holding_nan_says_so_and_the_plots_refuse_what_they_cannot_draw():
+    import matplotlib
+    import pandas as pd
+    import torch
+
+    from sklearn_id import DepthProfile, UndefinedLayerWarning
+    from sklearn_id.plotting import plot_depth_profile
+
+    matplotlib.use("Agg")
+
+    class _Nan(torch.nn.Module):
+        def forward(self, x):
+            return x * float("nan")
+
+    model = torch.nn.Sequential(torch.nn.Linear(3, 8), _Nan(), torch.nn.Linear(8, 2))
+    X = np.random.default_rng(0).standard_normal((40, 3)).astype(np.float32)
+    with pytest.warns(UndefinedLayerWarning, match="Layer '1' .* hold 320 NaN or infinite values"):
+        profile = DepthProfile(model, layers=["0", "1"], device="cpu").fit(X).profile_
+    assert np.isfinite(profile["id"][0]) and np.isnan(profile["id"][1])
+    with pytest.raises(ValueError, match="has no rows: there is nothing to draw"):
+        plot_depth_profile(pd.DataFrame(columns=["layer", "relative_depth", "id"]))
+    with pytest.raises(ValueError, match="no finite ID"):
+        plot_depth_profile(profile.assign(id=np.nan))
