@@ -126,6 +126,7 @@ def profile_sweep(models, X, y=None, *, architecture=None, n_jobs=None, **depth_
         raise ValueError("models is empty: pass a mapping of names to models, state dicts or checkpoint paths.")
     if "model" in depth_profile_params:
         raise TypeError("profile_sweep takes the models in its first argument, not as model=.")
+    _check_settings(X, n_jobs, depth_profile_params)
     seed = depth_profile_params.get("random_state")
     if seed is not None and not isinstance(seed, Integral):
         raise ValueError(
@@ -234,3 +235,23 @@ def _load(spec, architecture):
     """A fresh module from ``architecture()`` with the checkpoint's weights, read as the command line reads them."""
     module = architecture()
     return load_into(module, read_state_dict(spec), type(module).__name__)
+
+
+def _check_settings(X, n_jobs, depth_profile_params):
+    """Settings that would fail every model, checked once before any of them runs."""
+    from collections.abc import Iterator
+
+    from sklearn_id._profile import DepthProfile
+
+    if n_jobs == 0:
+        raise ValueError("n_jobs=0 runs nothing: pass None (one process), a number of processes, or -1 for all cores.")
+    if isinstance(X, Iterator):
+        raise TypeError(
+            f"X is an iterator ({type(X).__name__}), which can be read once, but a sweep reads it for every "
+            "model: pass a list, an array or a Dataset."
+        )
+    try:
+        template = DepthProfile(None, **depth_profile_params)
+    except TypeError as error:
+        raise TypeError(f"{error}: profile_sweep passes its keywords to DepthProfile; check their names.") from None
+    template._validate_params()

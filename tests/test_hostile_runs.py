@@ -93,3 +93,25 @@ def test_a_corrupt_image_among_good_ones_is_a_one_line_error(tmp_path, capsys):
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and "could not be read" in error[0] and "broken.png" in error[0]
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "settings, X_kind, error, message",
+    [
+        ({"n_jobs": 0}, "array", ValueError, "n_jobs=0 runs nothing"),
+        ({"n_resample": 0}, "array", TypeError, "unexpected keyword argument 'n_resample': profile_sweep passes"),
+        ({"n_resamples": 1}, "array", ValueError, "'n_resamples' parameter"),
+        ({}, "generator", TypeError, "X is an iterator \\(generator\\), which can be read once"),
+    ],
+)
+def test_a_sweep_refuses_settings_that_would_fail_every_model_before_any_runs(settings, X_kind, error, message):
+
+    from sklearn_id import profile_sweep
+
+    calls = []
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4))
+    model.register_forward_pre_hook(lambda module, args: calls.append(1))
+    X = np.random.default_rng(0).standard_normal((50, 3)).astype(np.float32)
+    with pytest.raises(error, match=message):
+        profile_sweep({"a": model, "b": model}, X if X_kind == "array" else (row for row in X), **settings)
+    assert calls == []
