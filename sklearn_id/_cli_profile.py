@@ -45,18 +45,28 @@ def run_profile(args):
         raise UsageError(f"An image in {args.images} could not be read ({error}); remove or repair it.") from error
     args.out.mkdir(parents=True, exist_ok=True)
     profile.profile_.to_csv(args.out / "profile.csv", index=False)
-    ax = profile.plot()
     weights = _weights_label(args)
-    ax.set_title(f"{args.model} ({weights}) on {what}")
-    ax.figure.savefig(args.out / "profile.png", dpi=120, bbox_inches="tight")
+    figure = _write_figure(profile, f"{args.model} ({weights}) on {what}", args.out / "profile.png")
     print(f"{args.model}, {weights}, {what}, {estimator!r}\n{format_profile(profile.profile_)}")
     written = [
         args.out / "profile.csv",
-        args.out / "profile.png",
+        *figure,
         *_write_extras(args, profile, f"{args.model} on {what}"),
     ]
     print(f"\nwrote {', '.join(str(path) for path in written)}")
     _report(recorded, profile.profile_)
+
+
+def _write_figure(profile, title, path):
+    """``profile.png``, or none, with a one-line warning, when no layer has an ID to draw; the paths written."""
+    try:
+        ax = profile.plot()
+    except ValueError as error:
+        print(f"warning: no figure: {error}", file=sys.stderr)
+        return []
+    ax.set_title(title)
+    ax.figure.savefig(path, dpi=120, bbox_inches="tight")
+    return [path]
 
 
 def _write_extras(args, profile, title):

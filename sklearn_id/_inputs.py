@@ -141,6 +141,7 @@ class ModelInput:
         elif isinstance(X, Mapping):
             self.kind = "mapping"
             self.X = _check_mapping(X)
+            _check_vocabulary(self.X.get("input_ids"), module)
         elif isinstance(X, Dataset):
             self.kind = "dataset"
         elif isinstance(X, str):
@@ -300,7 +301,13 @@ def _check_mapping(X):
     values = {}
     for key, value in X.items():
         if not isinstance(value, torch.Tensor):
-            value = np.asarray(value)
+            try:
+                value = np.asarray(value)
+            except ValueError:  # numpy's "inhomogeneous shape"
+                raise ValueError(
+                    f"The rows of X[{key!r}] have different lengths: pad them to one length and pass an "
+                    "attention_mask (1 on real tokens, 0 on padding), or pass the texts with a tokenizer."
+                ) from None
         if value.ndim == 0:
             raise ValueError(f"X[{key!r}] is a scalar; every entry of a mapping input holds one row per sample.")
         values[key] = value
@@ -321,6 +328,28 @@ def _check_mapping(X):
         if not all(value in (0, 1) for value in unique.tolist()):
             raise ValueError("X['attention_mask'] must hold only 0 (padding) and 1 (real token).")
     return values
+
+
+def _check_vocabulary(ids, module):
+    """Token ids within the input embedding a model names (Hugging Face's ``get_input_embeddings``)."""
+    import torch
+
+    if ids is None or module is None or len(ids) == 0:
+        return
+    getter = getattr(module, "get_input_embeddings", None)
+    try:
+        embedding = getter() if callable(getter) else None
+    except NotImplementedError:
+        return
+    if not isinstance(embedding, torch.nn.Embedding):
+        return
+    low, high = int(torch.as_tensor(ids).min()), int(torch.as_tensor(ids).max())
+    if low < 0 or high >= embedding.num_embeddings:
+        raise ValueError(
+            f"X['input_ids'] holds ids from {low} to {high}, but the model's embedding has "
+            f"{embedding.num_embeddings} rows (ids 0 to {embedding.num_embeddings - 1}): tokenize with the "
+            "model's own tokenizer."
+        )
 
 
 def _as_array(X):

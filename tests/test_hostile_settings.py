@@ -195,3 +195,18 @@ def test_a_layer_holding_nan_says_so_and_the_plots_refuse_what_they_cannot_draw(
         plot_depth_profile(pd.DataFrame(columns=["layer", "relative_depth", "id"]))
     with pytest.raises(ValueError, match="no finite ID"):
         plot_depth_profile(profile.assign(id=np.nan))
+
+
+def test_token_inputs_that_cannot_be_read_are_explained():
+    from transformers import GPT2Config, GPT2Model
+
+    from sklearn_id import LayerActivationTransformer
+
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = GPT2Model(GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=50, n_positions=32))
+    ids = np.random.default_rng(0).integers(0, 60, size=(8, 6))
+    with pytest.raises(ValueError, match="holds ids from 0 to 5[0-9], but the model's embedding has 50 rows"):
+        LayerActivationTransformer(model, "h.0", device="cpu").fit_transform({"input_ids": ids})
+    with pytest.raises(ValueError, match="The rows of X\\['input_ids'\\] have different lengths: pad them"):
+        LayerActivationTransformer(model, "h.0", device="cpu").fit_transform({"input_ids": [[1, 2, 3], [4, 5]]})
