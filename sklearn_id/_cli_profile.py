@@ -165,7 +165,8 @@ def _texts(args):
     import numpy as np
 
     try:
-        lines = args.text.read_text(encoding="utf-8").splitlines()
+        # One text a line: only newlines end one (str.splitlines would also split at form feeds and U+2028).
+        lines = args.text.read_text(encoding="utf-8").replace("\r\n", "\n").split("\n")
     except UnicodeDecodeError:
         raise UsageError(f"--text {args.text} is not UTF-8 text.") from None
     texts = [line.strip() for line in lines if line.strip()]

@@ -115,3 +115,14 @@ def test_a_sweep_refuses_settings_that_would_fail_every_model_before_any_runs(se
     with pytest.raises(error, match=message):
         profile_sweep({"a": model, "b": model}, X if X_kind == "array" else (row for row in X), **settings)
     assert calls == []
+
+
+def test_the_command_line_reads_one_text_a_line_whatever_the_other_separators(tmp_path):
+    from argparse import Namespace
+
+    from sklearn_id._cli_profile import _texts
+
+    path = tmp_path / "texts.txt"
+    path.write_text("a page\fbreak\nline\u2028separator\r\nthird\n\n", encoding="utf-8")
+    texts, what = _texts(Namespace(text=path, n_texts=10, seed=0))
+    assert texts == ["a page\fbreak", "line\u2028separator", "third"] and what == "3 texts of texts.txt"
