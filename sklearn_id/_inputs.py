@@ -137,7 +137,13 @@ class ModelInput:
                     "token ids, or pass the tokenized mapping (input_ids, attention_mask) as X."
                 )
             self.kind = "text"
-            self.max_length = max_length if max_length is not None else model_max_length(module, tokenizer)
+            limit = model_max_length(module, tokenizer)
+            if max_length is not None and limit is not None and max_length > limit:
+                raise ValueError(
+                    f"max_length={max_length} is more than the {limit} positions the model takes: "
+                    f"pass max_length of at most {limit}."
+                )
+            self.max_length = max_length if max_length is not None else limit
         elif isinstance(X, Mapping):
             self.kind = "mapping"
             self.X = _check_mapping(X)

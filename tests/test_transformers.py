@@ -742,3 +742,15 @@ def test_list_layers_cuts_long_texts_only_when_asked(tokenizer):
     table = list_layers(model, [long_text], tokenizer=tokenizer, truncation=True, device="cpu")
     short = list_layers(model, [long_text], tokenizer=tokenizer, max_length=8, truncation=True, device="cpu")
     assert table["layer"].tolist() == short["layer"].tolist() and "transformer.h.1" in set(table["layer"])
+
+
+def test_a_max_length_beyond_the_models_positions_is_explained(saved_lm, tmp_path, capsys):
+    from sklearn_id._cli import main
+
+    text_file = tmp_path / "texts.txt"
+    text_file.write_text("a short text\nanother one\n", encoding="utf-8")
+    limit = transformers.AutoConfig.from_pretrained(saved_lm).n_positions
+    with pytest.raises(SystemExit) as exit_info:
+        main(["profile", "--model", f"hf:{saved_lm}", "--text", str(text_file), "--max-length", str(limit + 1)])
+    assert exit_info.value.code == 2
+    assert f"max_length={limit + 1} is more than the {limit} positions the model takes" in capsys.readouterr().err
