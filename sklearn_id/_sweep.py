@@ -122,11 +122,7 @@ def profile_sweep(models, X, y=None, *, architecture=None, n_jobs=None, **depth_
     >>> table.groupby("model")["layer"].apply(list).tolist()[0]
     ['input', 'pool1', 'pool2', 'd1', 'output']
     """
-    if not models:
-        raise ValueError("models is empty: pass a mapping of names to models, state dicts or checkpoint paths.")
-    if "model" in depth_profile_params:
-        raise TypeError("profile_sweep takes the models in its first argument, not as model=.")
-    _check_settings(X, n_jobs, depth_profile_params)
+    _check_settings(models, X, n_jobs, depth_profile_params)
     seed = depth_profile_params.get("random_state")
     if seed is not None and not isinstance(seed, Integral):
         raise ValueError(
@@ -237,12 +233,16 @@ def _load(spec, architecture):
     return load_into(module, read_state_dict(spec), type(module).__name__)
 
 
-def _check_settings(X, n_jobs, depth_profile_params):
+def _check_settings(models, X, n_jobs, depth_profile_params):
     """Settings that would fail every model, checked once before any of them runs."""
     from collections.abc import Iterator
 
     from sklearn_id._profile import DepthProfile
 
+    if not models:
+        raise ValueError("models is empty: pass a mapping of names to models, state dicts or checkpoint paths.")
+    if "model" in depth_profile_params:
+        raise TypeError("profile_sweep takes the models in its first argument, not as model=.")
     if n_jobs == 0:
         raise ValueError("n_jobs=0 runs nothing: pass None (one process), a number of processes, or -1 for all cores.")
     if isinstance(X, Iterator):
