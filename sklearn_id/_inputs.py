@@ -240,7 +240,10 @@ class ModelInput:
         texts = list(texts)
         for i, text in enumerate(texts):
             if not isinstance(text, str):
-                raise TypeError(f"Text {start + i} is a {type(text).__name__}, not a str.")
+                raise TypeError(
+                    f"Text {start + i} is a {type(text).__name__}, not a str: every text must be a string; "
+                    "drop it from X or replace it."
+                )
             if not text.strip():
                 raise ValueError(f"Text {start + i} is empty: it has no tokens to represent. Drop empty texts from X.")
         cut = self.truncation and self.max_length is not None
@@ -292,6 +295,7 @@ def _takes_argument(module, name):
 
     if module is None:
         return False
+    module = getattr(module, "_orig_mod", module)  # a torch.compile'd model: the signature of the one it wraps
     try:
         return name in inspect.signature(module.forward).parameters
     except (TypeError, ValueError):

@@ -210,3 +210,16 @@ def test_token_inputs_that_cannot_be_read_are_explained():
         LayerActivationTransformer(model, "h.0", device="cpu").fit_transform({"input_ids": ids})
     with pytest.raises(ValueError, match="The rows of X\\['input_ids'\\] have different lengths: pad them"):
         LayerActivationTransformer(model, "h.0", device="cpu").fit_transform({"input_ids": [[1, 2, 3], [4, 5]]})
+
+
+def test_a_compiled_model_gets_the_positions_its_original_takes_and_texts_must_be_strings():
+    from transformers import GPT2Config, GPT2Model
+
+    from sklearn_id._inputs import ModelInput, _takes_argument
+
+    model = GPT2Model(GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=50, n_positions=32))
+    compiled = torch.compile(model, backend="eager")  # forward(*args, **kwargs): the original's signature counts
+    assert _takes_argument(compiled, "position_ids") and not _takes_argument(compiled, "no_such_argument")
+    texts = ModelInput(["a text", None], tokenizer=lambda texts, **settings: {"input_ids": [[1]] * len(texts)})
+    with pytest.raises(TypeError, match="Text 1 is a NoneType, not a str: every text must be a string"):
+        list(texts.batches(2))
