@@ -13,6 +13,7 @@ of the cloud's spread, far below the estimators' tolerance.
 
 import numpy as np
 
+from sklearn_id._neighbors._numpy import first_occurrences
 from sklearn_id._neighbors._units import unit_for
 
 __all__ = ["cloud_neighbor_distances", "distinct_clouds"]
@@ -24,17 +25,12 @@ _BATCH_ENTRIES = 1 << 23
 def distinct_clouds(clouds):
     """Each cloud's distinct rows (first occurrences, in order) as float64, and how many duplicates each had.
 
-    Rows are compared as bytes (``-0.0`` made ``0.0`` first), by one sort per
-    cloud: exact, and without a Python loop over the rows.
+    The package's one duplicate finder (``first_occurrences``), cloud by cloud.
     """
     distinct, duplicates = [], []
     for cloud in clouds:
-        cloud = np.ascontiguousarray(cloud, dtype=np.float64) + 0.0  # -0.0 and 0.0 are one value
-        if cloud.shape[0] == 0:
-            keep = np.arange(0)
-        else:
-            as_bytes = cloud.view(np.dtype((np.void, cloud.dtype.itemsize * cloud.shape[1]))).ravel()
-            keep = np.sort(np.unique(as_bytes, return_index=True)[1])
+        cloud = np.asarray(cloud, dtype=np.float64)
+        keep = first_occurrences(cloud)[0] if cloud.shape[0] else np.arange(0)
         distinct.append(cloud[keep])
         duplicates.append(cloud.shape[0] - keep.size)
     return distinct, np.asarray(duplicates, dtype=np.int64)
