@@ -40,6 +40,31 @@ def test_estimates_do_not_depend_on_the_scale(roll, estimator, scale):
     np.testing.assert_allclose(local, unit.transform(roll[:20]), rtol=1e-9)
 
 
+def _scaled_difference_distances(X):
+    """Float64 brute force that neither overflows nor underflows: each difference divided by its largest entry."""
+    D = np.empty((X.shape[0], X.shape[0]))
+    for i, row in enumerate(X):
+        difference = X - row
+        largest = np.abs(difference).max(axis=1, keepdims=True)
+        largest[largest == 0] = 1.0
+        D[i] = largest[:, 0] * np.sqrt(((difference / largest) ** 2).sum(axis=1))
+    return D
+
+
+@pytest.mark.parametrize(("scale", "outlier"), [(1.0, 1e160), (1.0, 1e300), (1e-300, 1e-160), (1e150, 1e300)])
+@pytest.mark.parametrize("estimator", [TwoNNDimension(), GRIDEDimension(n1=2, n2=4)], ids=["twonn", "gride"])
+def test_one_row_far_from_the_others_leaves_their_distances_exact(rng, estimator, scale, outlier):
+    # Brought to unit size as a whole, the others would sink into subnormals and lose their digits.
+    X = rng.normal(size=(300, 5)) * scale
+    X[0] = outlier
+    fitted = estimator.fit(X)
+    mu, dimension = fitted.mu_.copy(), fitted.dimension_
+    reference = estimator.set_params(metric="precomputed").fit(_scaled_difference_distances(X))
+    np.testing.assert_allclose(mu, reference.mu_, rtol=1e-12)
+    assert dimension == pytest.approx(reference.dimension_, rel=1e-12)
+    estimator.set_params(metric="euclidean")
+
+
 @pytest.mark.parametrize("scale", SCALES)
 def test_scales_of_gride_and_of_the_curves_follow_the_data(roll, scale):
     gride = GRIDEDimension(n1=2, n2=4).fit(roll * scale)

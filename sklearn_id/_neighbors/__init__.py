@@ -15,8 +15,10 @@ the centred, rescaled data, a deterministic rounding-error bound
 (:mod:`._exact`) tells, for each row, which entries could still belong to its
 nearest, and only those candidates are refined with an exact float64
 difference of the original rows. The result therefore equals a float64 brute
-force, whatever the data's offset, scale or rotation; data far from unit size
-are first brought near it by an exact power of two (:mod:`._units`).
+force, whatever the data's offset, scale or rotation; data whose squared
+distances would overflow or underflow are first brought into a safe band by an
+exact power of two (:mod:`._units`), as high as float64 allows, so one row
+far from the others leaves their digits intact.
 """
 
 from sklearn_id._neighbors._backends import NeighborBackend

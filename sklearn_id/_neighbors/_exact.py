@@ -19,6 +19,7 @@ __all__ = [
     "centred_float32",
     "exact_squared_distances",
     "exact_squared_pairs",
+    "float32_prescale",
     "rounding_bound_factor",
     "select_nearest",
     "subnormal_floor",
@@ -91,6 +92,7 @@ def centred_float32(X, Y=None, *, extra_columns=0):
     reference = X if Y is None else Y
     mean = reference.mean(axis=0, dtype=np.float64)
     n_features = X.shape[1]
+    prescale = float32_prescale(X, Y, mean)
 
     def _centred(A):
         out = np.empty((A.shape[0], n_features + extra_columns), dtype=np.float32)
@@ -99,6 +101,10 @@ def centred_float32(X, Y=None, *, extra_columns=0):
             shift = mean.astype(np.float32)
             for start in range(0, A.shape[0], step):
                 np.subtract(A[start : start + step], shift, out=out[start : start + step, :n_features])
+            return out
+        if prescale != 1.0:
+            for start in range(0, A.shape[0], step):
+                out[start : start + step, :n_features] = (A[start : start + step] - mean) * prescale
             return out
         for start in range(0, A.shape[0], step):
             np.subtract(
@@ -118,6 +124,20 @@ def centred_float32(X, Y=None, *, extra_columns=0):
             if A is not None:
                 A[:, :n_features] *= np.float32(1.0 / scale)
     return X32, Y32
+
+
+def float32_prescale(X, Y, mean):
+    """The power of two that keeps float64 rows (arrays or tensors), less ``mean``, clear of float32 overflow.
+
+    Rows the unit scaling left far above unit size (float64 data up to
+    float64's squared-distance ceiling) are brought near unit size before
+    they are rounded to float32.
+    """
+    if X.dtype.itemsize < 8 or 0 in X.shape:
+        return 1.0  # float32, float16 and bfloat16 rows fit float32 as they are
+    largest = max(max(float(A.max()), -float(A.min())) for A in (X, Y) if A is not None)
+    largest += float(abs(mean).max())
+    return 1.0 if largest <= 2.0**60 else 2.0 ** -np.frexp(largest)[1]
 
 
 def _max_norm(A):

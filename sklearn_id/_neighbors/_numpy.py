@@ -51,14 +51,13 @@ class HostBackend(NeighborBackend):
         return metric == "euclidean" and device == "cpu"
 
     def kneighbors(self, X, n_neighbors, *, Y=None, device="cpu", block_size=DEFAULT_BLOCK_SIZE):
-        if Y is None:
-            return _kneighbors_cpu(X, n_neighbors, Y=None, block_size=block_size)
         # Queries and references at one common scale (see unit_scaled).
-        Y = np.asarray(Y)
-        unit = unit_for(X, Y)
+        Y = None if Y is None else np.asarray(Y)
+        unit = unit_for(X) if Y is None else unit_for(X, Y)
         if unit == 1.0:
             return _kneighbors_cpu(X, n_neighbors, Y=Y, block_size=block_size)
-        scaled = _kneighbors_cpu(X * X.dtype.type(unit), n_neighbors, Y=Y * Y.dtype.type(unit), block_size=block_size)
+        scaled_Y = None if Y is None else Y * Y.dtype.type(unit)
+        scaled = _kneighbors_cpu(X * X.dtype.type(unit), n_neighbors, Y=scaled_Y, block_size=block_size)
         return unscaled(scaled, unit)
 
     def distances_at(self, X, ranks, *, device="cpu", block_size=DEFAULT_BLOCK_SIZE):

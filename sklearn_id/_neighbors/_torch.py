@@ -25,6 +25,7 @@ from sklearn_id._neighbors._exact import (
     UNIT_ROUNDOFF_32,
     candidate_threshold,
     centred_float32,
+    float32_prescale,
     rounding_bound_factor,
     subnormal_floor,
 )
@@ -189,9 +190,11 @@ def _centred_float32_on_device(torch, X, Y, step=1 << 14):
     reference = X if Y is None else Y
     mean = sum(reference[start : start + step].double().sum(0) for start in range(0, reference.shape[0], step))
     mean = mean / reference.shape[0]
+    prescale = float32_prescale(X, Y, mean)
 
     def centred(A):
-        return torch.cat([(A[start : start + step].double() - mean).float() for start in range(0, A.shape[0], step)])
+        chunks = range(0, A.shape[0], step)
+        return torch.cat([((A[start : start + step].double() - mean) * prescale).float() for start in chunks])
 
     query = centred(X)
     other = None if Y is None else centred(Y)
