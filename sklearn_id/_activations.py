@@ -140,7 +140,7 @@ class LayerActivationTransformer(TransformerMixin, BaseEstimator):
     tokenizer : callable, default=None
         A Hugging Face tokenizer, for ``X`` given as texts. Texts are
         tokenized one batch at a time, with the tokenizer's special tokens,
-        and padded on its ``padding_side`` to the longest of the batch; a
+        and padded on the right to the longest of the batch; a
         tokenizer without a padding token works (the padding is masked).
     max_length : int, default=None
         The longest text in tokens, special tokens included. None: the

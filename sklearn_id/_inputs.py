@@ -102,14 +102,13 @@ class ModelInput:
     tokenizer : callable, default=None
         A Hugging Face tokenizer, or any callable that maps a list of texts
         to a mapping with ``input_ids`` (lists of ids). Texts are tokenized
-        one batch at a time and padded on the tokenizer's ``padding_side``
-        (right by default) to the longest text of the batch; the padded
-        positions carry the tokenizer's ``pad_token_id`` (0 when it has
-        none) and are masked, so a tokenizer without a padding token works.
-        With left padding, a model whose ``forward`` takes ``position_ids``
-        (GPT-2, BERT, Llama, ...) gets each text's positions counted from
-        its first real token, so that a text's activations do not depend on
-        the padding of its batch.
+        one batch at a time and padded on the right to the longest text of
+        the batch, whatever the tokenizer's ``padding_side``: each text keeps
+        its own positions, so its activations do not depend on its batch,
+        for any model (a wrapper whose ``forward`` takes ``**kwargs``
+        included). The padded positions carry the tokenizer's
+        ``pad_token_id`` (0 when it has none) and are masked, so a tokenizer
+        without a padding token works.
     max_length : int, default=None
         The longest text, in tokens, special tokens included. None: the
         model's maximum (``config.max_position_embeddings`` or
@@ -129,7 +128,6 @@ class ModelInput:
         self.X = X
         self.tokenizer = tokenizer
         self.truncation = truncation
-        self._takes_positions = _takes_argument(module, "position_ids")
         if is_text(X):
             if tokenizer is None:
                 raise TypeError(
@@ -263,43 +261,19 @@ class ModelInput:
                     "model's limit. Pass truncation=True to keep its first max_length tokens, a larger "
                     "max_length if the model takes it, or split the text."
                 )
+        # Padded on the right: a text's positions, and so its activations, do not depend on its batch (left
+        # padding would shift them for any model not given position ids, which a wrapper's **kwargs hides).
         width = max(lengths)
-        left = getattr(self.tokenizer, "padding_side", "right") == "left"
         pad_id = getattr(self.tokenizer, "pad_token_id", None) or 0
         batch = {}
         for key, values in encoded.items():
             if not (isinstance(values, list) and [len(v) for v in values] == lengths):
                 continue  # not one entry per token (e.g. an overflow mapping)
             fill = pad_id if key == "input_ids" else 0
-            batch[key] = torch.tensor(
-                [
-                    ([fill] * (width - len(v)) + list(v)) if left else (list(v) + [fill] * (width - len(v)))
-                    for v in values
-                ]
-            )
+            batch[key] = torch.tensor([list(v) + [fill] * (width - len(v)) for v in values])
         if MASK not in batch:
-            positions = torch.arange(width)
-            lengths_ = torch.tensor(lengths)[:, None]
-            real = positions >= width - lengths_ if left else positions < lengths_
-            batch[MASK] = real.long()
-        if left and self._takes_positions:
-            # Each text's positions start at 0 at its first real token, as with right padding: its
-            # activations do not depend on how much padding its batch needed.
-            batch["position_ids"] = (batch[MASK].cumsum(dim=1) - 1).clamp(min=0)
+            batch[MASK] = (torch.arange(width) < torch.tensor(lengths)[:, None]).long()
         return batch
-
-
-def _takes_argument(module, name):
-    """Whether ``module.forward`` takes the keyword argument ``name``."""
-    import inspect
-
-    if module is None:
-        return False
-    module = getattr(module, "_orig_mod", module)  # a torch.compile'd model: the signature of the one it wraps
-    try:
-        return name in inspect.signature(module.forward).parameters
-    except (TypeError, ValueError):
-        return False
 
 
 def _check_mapping(X):

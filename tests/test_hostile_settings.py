@@ -16,6 +16,8 @@ from sklearn_id import (
     twonn_mle,
 )
 
+from _float32 import assert_float32_close
+
 MU = np.random.default_rng(0).pareto(3.0, size=500) + 1
 
 
@@ -212,14 +214,54 @@ def test_token_inputs_that_cannot_be_read_are_explained():
         LayerActivationTransformer(model, "h.0", device="cpu").fit_transform({"input_ids": [[1, 2, 3], [4, 5]]})
 
 
-def test_a_compiled_model_gets_the_positions_its_original_takes_and_texts_must_be_strings():
+class _LeftPaddingTokenizer:
+    """Ids from characters, on a tokenizer that asks for left padding."""
+
+    padding_side = "left"
+    pad_token_id = 0
+
+    def __call__(self, texts, **settings):
+        return {"input_ids": [[1 + ord(c) % 40 for c in text] for text in texts]}
+
+
+class _KeywordWrapper(nn.Module):
+    """A wrapper whose forward takes only **kwargs: its signature does not say that position ids are welcome."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, **kwargs):
+        return self.model(**kwargs)
+
+
+def _reads_alike_alone_and_in_a_padded_batch(compiled):
     from transformers import GPT2Config, GPT2Model
 
-    from sklearn_id._inputs import ModelInput, _takes_argument
+    from sklearn_id import LayerActivationTransformer
 
-    model = GPT2Model(GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=50, n_positions=32))
-    compiled = torch.compile(model, backend="eager")  # forward(*args, **kwargs): the original's signature counts
-    assert _takes_argument(compiled, "position_ids") and not _takes_argument(compiled, "no_such_argument")
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = GPT2Model(GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=50, n_positions=32)).eval()
+    wrapped, layer = (
+        (torch.compile(model, backend="eager"), "_orig_mod.h.0") if compiled else (_KeywordWrapper(model), "model.h.0")
+    )
+    read = LayerActivationTransformer(wrapped, layer, tokenizer=_LeftPaddingTokenizer(), pooling="mean", device="cpu")
+    texts = ["short", "a much longer text than that"]
+    together = read.set_params(batch_size=2).fit_transform(texts)
+    alone = read.set_params(batch_size=1).fit_transform(texts)
+    assert_float32_close(together, alone, model)
+
+
+def test_a_text_reads_the_same_alone_and_in_a_padded_batch_whatever_the_model_signature():
+    _reads_alike_alone_and_in_a_padded_batch(compiled=False)
+    from sklearn_id._inputs import ModelInput
+
     texts = ModelInput(["a text", None], tokenizer=lambda texts, **settings: {"input_ids": [[1]] * len(texts)})
     with pytest.raises(TypeError, match="Text 1 is a NoneType, not a str: every text must be a string"):
         list(texts.batches(2))
+
+
+@pytest.mark.slow
+def test_a_compiled_model_reads_a_text_the_same_alone_and_in_a_padded_batch():
+    _reads_alike_alone_and_in_a_padded_batch(compiled=True)
