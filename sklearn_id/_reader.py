@@ -189,6 +189,8 @@ def _first_layer_hint(module):
     import torch
 
     for name, sub in module.named_modules():
+        if isinstance(sub, torch.nn.Embedding | torch.nn.EmbeddingBag):
+            return f" Its first layer {name!r} embeds {sub.num_embeddings} ids: each id must lie in [0, {sub.num_embeddings})."
         if isinstance(sub, torch.nn.modules.conv._ConvNd):
             return f" Its first layer {name!r} expects {sub.in_channels} input channels."
         if isinstance(sub, torch.nn.Linear):
@@ -429,13 +431,19 @@ class ActivationReader:
                 )
                 torch.cuda.empty_cache()
                 continue
-            except (RuntimeError, ValueError, TypeError) as exc:
+            except (RuntimeError, ValueError, TypeError, IndexError) as exc:
                 if channels_last:
                     # The model reshapes its input with view(): give it contiguous batches.
                     self._channels_last = False
                     continue
                 if start == 0 and offset == 0:
                     raise ValueError(_first_batch_error(chunk, exc, self.module)) from exc
+                if isinstance(exc, IndexError):  # an id beyond the embedding, in a later batch
+                    first = start + offset
+                    raise ValueError(
+                        f"The model failed on samples {first} to {first + batch_length(chunk) - 1}: "
+                        f"{type(exc).__name__}: {exc}.{_first_layer_hint(self.module)}"
+                    ) from exc
                 raise
             yield offset, chunk
             offset += batch_length(chunk)

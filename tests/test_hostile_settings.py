@@ -265,3 +265,24 @@ def test_a_text_reads_the_same_alone_and_in_a_padded_batch_whatever_the_model_si
 @pytest.mark.slow
 def test_a_compiled_model_reads_a_text_the_same_alone_and_in_a_padded_batch():
     _reads_alike_alone_and_in_a_padded_batch(compiled=True)
+
+
+class _Embedded(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(10, 8)
+        self.lin = nn.Linear(8, 4)
+
+    def forward(self, ids):
+        return self.lin(self.emb(ids).mean(1))
+
+
+@pytest.mark.parametrize("row", [0, 40], ids=["first-batch", "later-batch"])
+def test_ids_beyond_a_plain_embedding_are_explained(row):
+    from sklearn_id import LayerActivationTransformer
+
+    ids = np.random.default_rng(0).integers(0, 10, size=(50, 6))
+    ids[row, 2] = 12
+    samples = "its first batch" if row == 0 else "samples 32 to 47"
+    with pytest.raises(ValueError, match=f"failed on {samples}.*'emb' embeds 10 ids: each id must lie in \\[0, 10\\)"):
+        LayerActivationTransformer(_Embedded(), "lin", batch_size=16, device="cpu").fit_transform(ids)
