@@ -91,7 +91,12 @@ def _load_hf(name, progress):
         logging.disable_progress_bar()
     try:
         tokenizer = transformers.AutoTokenizer.from_pretrained(name, local_files_only=True)
-        model = _saved_class(transformers, name).from_pretrained(name, local_files_only=True)
+        if len(tokenizer) <= len(tokenizer.all_special_tokens):
+            raise UsageError(
+                f"hf:{name} holds no tokenizer (its vocabulary is empty): save the model's tokenizer there too, "
+                "with tokenizer.save_pretrained(folder)."
+            )
+        model = _load_weights(transformers, name)
     except (OSError, ValueError) as error:
         if path.is_dir():
             raise UsageError(
@@ -108,6 +113,39 @@ def _load_hf(name, progress):
         if bars:
             logging.enable_progress_bar()
     return LoadedModel(model, "text", tokenizer=tokenizer)
+
+
+def _load_weights(transformers, name):
+    """The saved model; weights that cannot be read, or that do not match their config, are a usage error."""
+    import pickle
+
+    from transformers.utils import logging
+
+    verbosity = logging.get_verbosity()
+    logging.set_verbosity_error()  # a load report of many lines: the error below says it in one
+    try:
+        return _saved_class(transformers, name).from_pretrained(name, local_files_only=True)
+    except RuntimeError as error:
+        if "mismatched" not in str(error):
+            raise UsageError(f"hf:{name}: its weights could not be loaded ({_first_line(error)}).") from None
+        raise UsageError(
+            f"hf:{name}: its weights have other shapes than its config.json gives: save the model again with "
+            "save_pretrained, so that the config and the weights that belong together are in the folder."
+        ) from None
+    except (OSError, ValueError):
+        raise  # no model there: said by the caller
+    except pickle.UnpicklingError:
+        raise UsageError(
+            f"hf:{name}: its weights are a pickle that only running its code would load; it was not run. If you "
+            "trust the file, load the model in Python and save it again with save_pretrained (as safetensors)."
+        ) from None
+    except Exception as error:  # a corrupt file, weights of another shape than the config's: any library's error
+        raise UsageError(
+            f"hf:{name}: its weights could not be loaded ({type(error).__name__}: {_first_line(error)}). Check "
+            "that config.json is the one saved with the weights, or save the model again with save_pretrained."
+        ) from None
+    finally:
+        logging.set_verbosity(verbosity)
 
 
 def _saved_class(transformers, name):

@@ -6,6 +6,7 @@ from contextlib import contextmanager
 
 from sklearn_id._cli_common import UsageError, format_profile
 from sklearn_id._cli_models import load_model, model_kind
+from sklearn_id._inputs import model_max_length
 
 
 def run_profile(args):
@@ -99,6 +100,12 @@ def _depth_profile(args, loaded):
     layers = args.layers if args.layers == "auto" else [name.strip() for name in args.layers.split(",")]
     n1, n2 = args.ranks
     estimator = GRIDEDimension(n1=n1, n2=n2) if args.estimator == "gride" else TwoNNDimension()
+    limit = model_max_length(loaded.model, loaded.tokenizer)
+    if args.max_length is not None and limit is not None and args.max_length > limit:
+        raise UsageError(
+            f"--max-length {args.max_length} is more than the {limit} positions {args.model} takes: pass "
+            f"--max-length {limit} or less."
+        )
     profile = DepthProfile(
         loaded.model,
         layers=layers,

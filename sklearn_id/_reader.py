@@ -190,7 +190,8 @@ def _first_layer_hint(module):
 
     for name, sub in module.named_modules():
         if isinstance(sub, torch.nn.Embedding | torch.nn.EmbeddingBag):
-            return f" Its first layer {name!r} embeds {sub.num_embeddings} ids: each id must lie in [0, {sub.num_embeddings})."
+            rows = sub.num_embeddings
+            return f" Its first layer {name!r} embeds {rows} ids: each id must lie in [0, {rows})."
         if isinstance(sub, torch.nn.modules.conv._ConvNd):
             return f" Its first layer {name!r} expects {sub.in_channels} input channels."
         if isinstance(sub, torch.nn.Linear):
@@ -431,7 +432,7 @@ class ActivationReader:
                 )
                 torch.cuda.empty_cache()
                 continue
-            except (RuntimeError, ValueError, TypeError, IndexError) as exc:
+            except (RuntimeError, ValueError, TypeError, IndexError, AssertionError) as exc:
                 if channels_last:
                     # The model reshapes its input with view(): give it contiguous batches.
                     self._channels_last = False

@@ -238,6 +238,22 @@ def test_layers_prints_the_table(capsys):
     assert list(rows)[0] == "input" and list(rows).index("layer4") < list(rows).index("avgpool")
 
 
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        ("torchvision:vit_b_32", "AssertionError: Wrong image height! Expected 224 but got 8"),  # the model's assert
+        ("torchvision:alexnet", "Output size is too small"),
+    ],
+)
+def test_layers_with_an_image_too_small_for_the_model_is_one_line(model, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["layers", "--model", model, "--image-size", "8", "--device", "cpu"])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and error.startswith("python -m sklearn_id: error: --image-size 8: ")
+    assert message in error
+
+
 def test_a_checkpoint_is_loaded_into_the_architecture(image_folder, tmp_path, capsys):
     torch.manual_seed(3)
     model = torchvision.models.get_model("resnet18", weights=None)

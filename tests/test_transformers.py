@@ -630,6 +630,68 @@ def test_command_line_errors_are_one_line(arguments, message, saved_lm, tmp_path
         assert len(error.splitlines()) == 1
 
 
+class _RunsCode:
+    def __reduce__(self):
+        return (print, ("this pickle's code ran",))
+
+
+def _truncate_weights(folder):
+    weights = folder / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:500])
+
+
+def _pickled_weights(folder):
+    import pickle
+
+    (folder / "model.safetensors").unlink()
+    with open(folder / "pytorch_model.bin", "wb") as file:
+        pickle.dump(_RunsCode(), file)
+
+
+def _wider_config(folder):
+    import json
+
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps(config | {"n_embd": 2 * config["n_embd"]}))
+
+
+def _no_tokenizer(folder):
+    for file in folder.iterdir():
+        if file.name not in ("config.json", "model.safetensors", "generation_config.json"):
+            file.unlink()
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (_truncate_weights, "its weights could not be loaded \\(SafetensorError: .*save the model again"),
+        (_pickled_weights, "its weights are a pickle that only running its code would load; it was not run"),
+        (_wider_config, "its weights have other shapes than its config.json gives: save the model again"),
+        (_no_tokenizer, "holds no tokenizer \\(its vocabulary is empty\\): save the model's tokenizer there"),
+        (None, "--max-length 100 is more than the 64 positions hf:.* takes: pass --max-length 64 or less"),
+    ],
+    ids=["truncated", "pickle", "config", "tokenizer", "max-length"],
+)
+def test_a_saved_model_that_cannot_be_used_is_one_line(damage, message, saved_lm, tmp_path, capsys):
+    import re
+    import shutil
+
+    from sklearn_id._cli import main
+
+    folder = shutil.copytree(saved_lm, tmp_path / "damaged")
+    if damage is not None:
+        damage(folder)
+    (tmp_path / "text.txt").write_text("a short text\nanother one\n", encoding="utf-8")
+    argv = ["profile", "--model", f"hf:{folder}", "--text", str(tmp_path / "text.txt"), "--out", str(tmp_path)]
+    with pytest.raises(SystemExit) as exit_info:
+        main([*argv, "--quiet", "--device", "cpu", *([] if damage else ["--max-length", "100"])])
+    assert exit_info.value.code == 2
+    captured = capsys.readouterr()
+    assert "code ran" not in captured.out
+    error = captured.err.strip()
+    assert len(error.splitlines()) == 1 and re.search(message, error), error
+
+
 def test_the_command_line_profiles_a_timm_model_on_images(tmp_path, capsys):
     pytest.importorskip("timm")
     from PIL import Image
