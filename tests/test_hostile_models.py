@@ -266,3 +266,43 @@ def test_a_module_that_caches_a_tensor_during_a_read_can_be_trained_afterwards()
     loss = model(torch.from_numpy(X)).square().mean()
     loss.backward()  # an inference tensor in the cache would refuse: "Inference tensors cannot be saved for backward"
     assert model.linear.weight.grad is not None
+
+
+@pytest.mark.slow
+def test_overlapping_sweeps_on_an_in_process_dask_cluster_leave_the_flags_as_they_were():
+    import threading
+
+    distributed = pytest.importorskip("distributed")
+    import joblib
+
+    from sklearn_id import profile_sweep
+
+    torch.manual_seed(0)
+    models = {
+        f"seed {i}": torch.nn.Sequential(torch.nn.Linear(4, 16), torch.nn.ReLU(), torch.nn.Linear(16, 3))
+        for i in range(4)
+    }
+    X = np.random.default_rng(0).standard_normal((300, 4)).astype(np.float32)
+    flags = _tf32_flags()
+    tables, errors = {}, []
+    start = threading.Barrier(2)
+
+    def run(precision):
+        try:
+            start.wait()
+            with joblib.parallel_config(backend="dask"):
+                tables[precision] = profile_sweep(models, X, n_resamples=0, device="cpu", precision=precision)
+        except Exception as error:  # reported below, not lost in the thread
+            errors.append(error)
+
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=4, processes=False, dashboard_address=None) as local:
+        with distributed.Client(local):
+            threads = [threading.Thread(target=run, args=(precision,)) for precision in ("highest", "tf32")]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+    assert errors == []
+    assert _tf32_flags() == flags
+    assert all(table["model"].nunique() == 4 for table in tables.values())
+    assert all(not sub._forward_hooks for model in models.values() for sub in model.modules())
