@@ -10,8 +10,9 @@
    ``return_id_scaling_gride(range_max=64)`` per prompt and layer, whose last
    rank pair is the same estimate;
 3. ``PHDimension()`` against scikit-dimension's ``PH()`` with their defaults
-   on a 3-D cube of 400 points in 10-D (time and estimate), then ours at 2,000
-   and 10,000 points.
+   on 8 random 3-D cubes of 400 points in 10-D (time, and the estimates'
+   mean, spread and root-mean-square error), then ours at 2,000 and 10,000
+   points.
 
 Medians of ``--repeats`` alternating runs. DADApy and scikit-dimension need
 numpy < 2, so they run in their own interpreter (see ``bench_twonn.py``)::
@@ -141,25 +142,31 @@ def gride_against_the_dadapy_script(peers_python):
     )
 
 
-def phd_against_skdim(peers_python):
-    rng = np.random.default_rng(0)
-    rotation = np.linalg.qr(rng.standard_normal((10, 10)))[0]
+def phd_against_skdim(peers_python, n_cubes=8):
+    def cube(n, seed):
+        rng = np.random.default_rng(seed)
+        rotation = np.linalg.qr(rng.standard_normal((10, 10)))[0]
+        return np.c_[rng.uniform(size=(n, 3)), np.zeros((n, 7))] @ rotation + 1e3
 
-    def cube(n):
-        return np.c_[rng.uniform(size=(n, 3)), np.zeros((n, 7))] @ rotation
-
-    X = cube(400)
-    start = time.perf_counter()
-    ours = PHDimension(random_state=0).fit(X).dimension_
-    seconds = time.perf_counter() - start
-    theirs = _peer(peers_python, SKDIM_PH, X=X)
-    print("\n3. PH dimension of a 3-D cube in 10-D (true 3):")
-    print(
-        f"   400 points: ours {ours:.2f} in {seconds:.2f} s, scikit-dimension PH() {theirs['id']:.2f} in "
-        f"{theirs['seconds']:.1f} s: {theirs['seconds'] / seconds:.0f}x faster"
-    )
+    ours, theirs, our_seconds = [], [], []
+    for seed in range(n_cubes):
+        X = cube(400, seed)
+        start = time.perf_counter()
+        ours.append(PHDimension(random_state=seed).fit(X).dimension_)
+        our_seconds.append(time.perf_counter() - start)
+        theirs.append(_peer(peers_python, SKDIM_PH, X=X))
+    their_ids = np.array([result["id"] for result in theirs])
+    their_seconds = statistics.median(result["seconds"] for result in theirs)
+    print(f"\n3. PH dimension of {n_cubes} random 3-D cubes of 400 points in 10-D (true 3): mean, sd, rms error")
+    for name, ids, seconds in [
+        ("ours", np.array(ours), statistics.median(our_seconds)),
+        ("scikit-dimension PH()", their_ids, their_seconds),
+    ]:
+        rms = float(np.sqrt(np.mean((ids - 3) ** 2)))
+        print(f"   {name:>22}: {ids.mean():.3f}, {ids.std():.3f}, {rms:.3f}; median {seconds:.3f} s per fit")
+    print(f"   ours {their_seconds / statistics.median(our_seconds):.0f}x faster")
     for n in (2_000, 10_000):
-        X = cube(n)
+        X = cube(n, 0)
         start = time.perf_counter()
         estimate = PHDimension(random_state=0).fit(X).dimension_
         print(f"   {n} points: ours {estimate:.2f} in {time.perf_counter() - start:.1f} s")

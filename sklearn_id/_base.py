@@ -18,6 +18,7 @@ import math
 import warnings
 
 import numpy as np
+from sklearn import config_context
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin, clone
 from sklearn.pipeline import Pipeline
 from sklearn.utils import get_tags
@@ -106,7 +107,9 @@ def check_log_ratios(mu):
     -------
     log_mu : ndarray of shape (n_points,)
     """
-    mu = check_array(mu, ensure_2d=False, dtype=np.float64, input_name="mu")
+    ready = isinstance(mu, np.ndarray) and mu.dtype == np.float64 and mu.ndim == 1 and np.isfinite(mu).all()
+    if not ready:  # sklearn's validation, and its messages, for anything but a finite float64 vector
+        mu = check_array(mu, ensure_2d=False, dtype=np.float64, input_name="mu")
     if mu.ndim != 1:
         raise ValueError(f"mu must be a 1-D array of ratios, got shape {mu.shape}.")
     if mu.size < 2:
@@ -351,8 +354,65 @@ class NeighborRatioMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
         >>> bool(np.isclose(estimator.dimension_from_neighbors(distances), estimator.fit(X).dimension_))
         True
         """
-        near_rank, far_rank = self.neighbor_ranks
-        distances = check_array(distances, dtype=np.float64)
+        self.neighbor_ranks  # noqa: B018 (reading it validates the parameters)
+        return self._dimension_from_checked(check_array(distances, dtype=np.float64), return_std=return_std)
+
+    def dimensions_from_neighbors(self, distances):
+        """:meth:`dimension_from_neighbors` of each of many point sets, validated once: one ID per cloud.
+
+        The batched seam of :func:`~sklearn_id.cloud_dimensions`: the
+        parameters and the arrays are checked once for all clouds, and a cloud
+        whose estimate is undefined gets NaN and its reason rather than
+        stopping the others.
+
+        Parameters
+        ----------
+        distances : list of ndarray of shape (n_points_i, 2)
+            Each cloud's distances to the neighbours of ranks ``neighbor_ranks``.
+
+        Returns
+        -------
+        dimensions : ndarray of shape (len(distances),)
+        reasons : dict of int to str
+            For each cloud that got NaN, why.
+        """
+        self.neighbor_ranks  # noqa: B018 (reading it validates the parameters)
+        if distances:
+            check_array(np.concatenate(distances), dtype=np.float64)
+        dimensions, reasons = np.full(len(distances), np.nan), {}
+        ratios = {}
+        for index, rows in enumerate(distances):
+            try:
+                ratios[index] = self._checked_ratios(np.asarray(rows, dtype=np.float64))
+            except ValueError as error:
+                reasons[index] = str(error).split(":")[0]
+        with config_context(skip_parameter_validation=True):  # the functions' arguments are ours, checked above
+            for index, outcome in zip(ratios, self._dimensions_from_ratio_lists(list(ratios.values()))):
+                if isinstance(outcome, ValueError):
+                    reasons[index] = str(outcome).split(":")[0]
+                else:
+                    dimensions[index] = outcome
+        return dimensions, reasons
+
+    def _dimensions_from_ratio_lists(self, ratios):
+        """The estimate from each array of ratios, or the ``ValueError`` that says why there is none."""
+        outcomes = []
+        for mu in ratios:
+            try:
+                outcomes.append(self._dimension_from_ratios(mu))
+            except ValueError as error:
+                outcomes.append(error)
+        return outcomes
+
+    def _dimension_from_checked(self, distances, *, return_std=False):
+        """The estimate from distances already checked to be a finite float64 array."""
+        mu = self._checked_ratios(distances)
+        dimension = self._dimension_from_ratios(mu)
+        return (dimension, self._std_from_ratios(mu, dimension)) if return_std else dimension
+
+    def _checked_ratios(self, distances):
+        """``r_far / r_near`` of each row of a finite float64 array of neighbour distances, or a ``ValueError``."""
+        near_rank, far_rank = self._ranks()
         if distances.shape[1] != 2:
             raise ValueError(
                 f"dimension_from_neighbors needs each point's distances to its neighbours of ranks "
@@ -363,9 +423,7 @@ class NeighborRatioMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
                 "Neighbour distances must be positive and non-decreasing by rank; collapse exact "
                 "duplicates first (a first distance of zero) and sort each row."
             )
-        mu = distances[:, 1] / distances[:, 0]
-        dimension = self._dimension_from_ratios(mu)
-        return (dimension, self._std_from_ratios(mu, dimension)) if return_std else dimension
+        return distances[:, 1] / distances[:, 0]
 
     def _warn_if_undersampled(self):
         """After ``fit``: an :class:`UndersampledWarning` when the points cannot resolve ``dimension_``."""

@@ -19,39 +19,43 @@ def _x_over_one_minus_exp(x):
         return np.where(x > 0, x / -np.expm1(-x), 1.0)
 
 
-def _score(d, log_mu, n1, n2):
+def _score(d, log_mu, n1, n2, counts):
     """Derivative of the GRIDE log-likelihood in ``d``, one value per row of ``log_mu``.
 
     With ``x = d log mu`` and ``k = n2 - n1`` it reads
     ``((N - 1) + (k - 1) sum x / (1 - e^-x)) / d - (n2 - 1) sum log mu``,
-    which decreases from ``+inf`` to ``-n1 sum log mu``: one root.
+    which decreases from ``+inf`` to ``-n1 sum log mu``: one root. A row's
+    ``N = counts`` first entries are its ratios; the zeros padding it each
+    add exactly 1 to the sum, taken off again.
     """
-    n_ratios = log_mu.shape[-1]
-    h = _x_over_one_minus_exp(d[..., None] * log_mu).sum(axis=-1)
-    return (n_ratios - 1 + (n2 - n1 - 1) * h) / d - (n2 - 1) * log_mu.sum(axis=-1)
+    h = _x_over_one_minus_exp(d[..., None] * log_mu).sum(axis=-1) - (log_mu.shape[-1] - counts)
+    return (counts - 1 + (n2 - n1 - 1) * h) / d - (n2 - 1) * log_mu.sum(axis=-1)
 
 
-def _solve(log_mu, n1, n2):
+def _solve(log_mu, n1, n2, counts=None):
     """Maximum-likelihood dimension of each row of ``log_mu`` (inf where all are 0).
 
     For ``n2 = n1 + 1`` the root is ``(N - 1) / ((n2 - 1) sum log mu)``. Otherwise
     it lies in a closed-form bracket: at ``lo`` (that same value) the score is
     positive; since ``x / (1 - e^-x) <= 1 + x`` it is negative beyond
     ``hi = ((N - 1) + (k - 1) N) / (n1 sum log mu)``. scipy's elementwise
-    bracketing solver then finds every row's root to machine precision.
+    bracketing solver then finds every row's root to machine precision, all
+    rows at once. ``counts`` (2-D ``log_mu`` only): each row's number of
+    ratios, the rest of it zeros (clouds of different sizes, padded).
     """
     shape, n_ratios = log_mu.shape[:-1], log_mu.shape[-1]
     log_mu = log_mu.reshape(-1, n_ratios)
+    counts = np.full(log_mu.shape[0], n_ratios) if counts is None else np.asarray(counts)
     total = log_mu.sum(axis=-1)
     with np.errstate(divide="ignore"):
-        low = (n_ratios - 1) / ((n2 - 1) * total)
-        high = (n_ratios - 1 + (n2 - n1 - 1) * n_ratios) / (n1 * total)
+        low = (counts - 1) / ((n2 - 1) * total)
+        high = (counts - 1 + (n2 - n1 - 1) * counts) / (n1 * total)
     if n2 - n1 == 1:
         return low.reshape(shape)
     dimension = np.full(total.shape, np.inf)
     solvable = np.flatnonzero(total > 0)
     result = elementwise.find_root(
-        lambda d, rows: _score(d, log_mu[rows], n1, n2),
+        lambda d, rows: _score(d, log_mu[rows], n1, n2, counts[rows]),
         (low[solvable], high[solvable]),
         args=(solvable,),
     )
@@ -114,12 +118,39 @@ def gride_mle(mu, n1=1, n2=2):
         raise ValueError(f"GRIDE needs 1 <= n1 < n2, got n1={n1} and n2={n2}.")
     dimension = float(_solve(check_log_ratios(mu), n1, n2))
     if not np.isfinite(dimension):
-        raise ValueError(
-            f"Every ratio r_{n2} / r_{n1} equals 1 (the neighbours are equidistant, "
-            "as on a regular grid): GRIDE cannot estimate a dimension from these "
-            "data; use larger neighbour ranks."
-        )
+        raise _lattice_error(n1, n2)
     return dimension
+
+
+def _lattice_error(n1, n2):
+    return ValueError(
+        f"Every ratio r_{n2} / r_{n1} equals 1 (the neighbours are equidistant, "
+        "as on a regular grid): GRIDE cannot estimate a dimension from these "
+        "data; use larger neighbour ranks."
+    )
+
+
+def gride_mles(ratios, n1=1, n2=2):
+    """:func:`gride_mle` of each of many arrays of ratios, solved together; a ``ValueError`` where none.
+
+    The arrays, of any lengths, are padded into one matrix whose rows scipy's
+    elementwise solver takes at once: many small clouds cost one solve.
+    """
+    outcomes, logs = [], {}
+    for index, mu in enumerate(ratios):
+        try:
+            logs[index] = check_log_ratios(mu)
+            outcomes.append(None)
+        except ValueError as error:
+            outcomes.append(error)
+    if logs:
+        counts = np.array([log_mu.size for log_mu in logs.values()])
+        padded = np.zeros((counts.size, counts.max()))
+        for row, log_mu in enumerate(logs.values()):
+            padded[row, : log_mu.size] = log_mu
+        for index, dimension in zip(logs, _solve(padded, n1, n2, counts)):
+            outcomes[index] = float(dimension) if np.isfinite(dimension) else _lattice_error(n1, n2)
+    return outcomes
 
 
 class GRIDEDimension(NeighborRatioMixin, TransformerMixin, BaseEstimator):
@@ -249,6 +280,9 @@ class GRIDEDimension(NeighborRatioMixin, TransformerMixin, BaseEstimator):
 
     def _dimension_from_ratios(self, mu):
         return gride_mle(mu, self.n1, self.n2)
+
+    def _dimensions_from_ratio_lists(self, ratios):
+        return gride_mles(ratios, self.n1, self.n2)
 
     def _std_from_ratios(self, mu, dimension):
         return _standard_deviation(dimension, check_log_ratios(mu), self.n1, self.n2)

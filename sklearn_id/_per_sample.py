@@ -11,7 +11,6 @@ estimate, gets NaN, and one warning says how many.
 import warnings
 
 import numpy as np
-from sklearn import config_context
 from sklearn.base import clone
 from sklearn.utils import check_array
 
@@ -63,9 +62,14 @@ def cloud_dimensions(estimator, clouds, *, device=None):
     >>> table["n_points"].tolist(), bool(table["id"].between(1.5, 2.5).all())
     ([400, 400, 400], True)
     """
+    return _cloud_table(estimator, _checked_clouds(clouds), device)
+
+
+def _cloud_table(estimator, clouds, device):
+    """:func:`cloud_dimensions` of clouds already checked (finite float64 arrays of one width)."""
     import pandas as pd
 
-    distinct, duplicates = distinct_clouds(_checked_clouds(clouds))
+    distinct, duplicates = distinct_clouds(clouds)
     if duplicates.any():
         warnings.warn(
             f"{int(duplicates.sum())} exact duplicate rows in {int(np.count_nonzero(duplicates))} of {len(clouds)} "
@@ -110,16 +114,25 @@ def _through_batched_neighbors(estimator, clouds, device):
     if usable:
         searched_on = search_device(estimator, "euclidean", device)
         distances = cloud_neighbor_distances([clouds[i] for i in usable], ranks, device=searched_on)
-        # The estimator's own settings were validated by neighbor_ranks: its per-cloud calls skip it.
-        with config_context(skip_parameter_validation=True):
-            for i, rows in zip(usable, distances):
-                try:
-                    ids[i] = estimator.dimension_from_neighbors(rows)
-                except ValueError as error:
-                    problems.append((i, str(error).split(":")[0]))
-                    continue
-                scales[i] = float(rows[:, -1].mean())
+        if hasattr(estimator, "dimensions_from_neighbors"):
+            estimates, reasons = estimator.dimensions_from_neighbors(distances)
+        else:  # a user's estimator with the one-cloud seam only
+            estimates, reasons = _one_by_one(estimator, distances)
+        ids[usable] = estimates
+        scales[usable] = [float(rows[:, -1].mean()) for rows in distances]
+        scales[[usable[position] for position in reasons]] = np.nan
+        problems += [(usable[position], reason) for position, reason in reasons.items()]
     return ids, scales, problems
+
+
+def _one_by_one(estimator, distances):
+    estimates, reasons = np.full(len(distances), np.nan), {}
+    for position, rows in enumerate(distances):
+        try:
+            estimates[position] = estimator.dimension_from_neighbors(rows)
+        except ValueError as error:
+            reasons[position] = str(error).split(":")[0]
+    return estimates, reasons
 
 
 def _by_refitting(estimator, clouds):
@@ -168,10 +181,11 @@ def checked_clouds(X, shapes, *, pooling, batch_size, exclude_special_tokens, co
 def estimate_clouds(ready, plan, device, rows):
     """Each sample's ID on the layers a pass completed: ``rows[layer]`` is that layer's table of clouds."""
     for layer, data in ready:
-        points = as_numpy(data)
+        # The layer checked once (finite, float64), its clouds then taken as they are.
+        points = check_array(as_numpy(data), dtype=np.float64, input_name=f"layer {layer!r}")
         with warnings.catch_warnings(record=True) as recorded:
             warnings.simplefilter("always")
-            table = cloud_dimensions(plan.id_estimator, [points[cloud] for cloud in plan.clouds], device=device)
+            table = _cloud_table(plan.id_estimator, [points[cloud] for cloud in plan.clouds], device)
         for warning in recorded:  # each layer's summary, named
             warnings.warn(f"Layer {layer!r}: {warning.message}", warning.category, stacklevel=find_stack_level())
         rows[layer] = table

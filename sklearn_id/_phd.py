@@ -11,10 +11,14 @@ from sklearn.utils.validation import validate_data
 
 from sklearn_id._base import UndersampledWarning, undersampled
 from sklearn_id._device import DEVICE_CONSTRAINT, resolve_device
-from sklearn_id._neighbors import distance_matrix, distinct_kneighbors, search_points, searched_on
+from sklearn_id._neighbors import distance_matrix, distinct_points, search_points, searched_on
 from sklearn_id._warnings import find_stack_level
 
-__all__ = ["PHDimension", "spanning_tree_length"]
+__all__ = ["PHDimension", "spanning_tree_length", "spanning_tree_lengths"]
+
+
+# Entries of distance matrices held at once: one matrix of the distinct points when it fits, else the subsets'.
+_MATRIX_ENTRIES = 1 << 24
 
 
 def spanning_tree_length(distances, alpha=1.0):
@@ -44,19 +48,40 @@ def spanning_tree_length(distances, alpha=1.0):
     >>> spanning_tree_length(cdist(points, points))
     7.0
     """
-    n_points = distances.shape[0]
-    best = distances[0].astype(np.float64, copy=True)
-    in_tree = np.zeros(n_points, dtype=bool)
-    in_tree[0] = True
-    best[0] = np.inf
-    edges = np.empty(max(n_points - 1, 0))
+    return float(spanning_tree_lengths(np.asarray(distances)[None], alpha)[0])
+
+
+def spanning_tree_lengths(distances, alpha=1.0):
+    """:func:`spanning_tree_length` of each matrix of a stack of shape (n_trees, n, n), the trees grown together."""
+    n_trees, n_points = distances.shape[:2]
+    trees = np.arange(n_trees)
+    best = distances[:, 0, :].astype(np.float64, copy=True)
+    in_tree = np.zeros((n_trees, n_points), dtype=bool)
+    in_tree[:, 0] = True
+    best[:, 0] = np.inf
+    edges = np.empty((n_trees, max(n_points - 1, 0)))
     for step in range(n_points - 1):
-        nearest = int(np.argmin(best))
-        edges[step] = best[nearest]
-        in_tree[nearest] = True
-        np.minimum(best, distances[nearest], out=best)
+        nearest = np.argmin(best, axis=1)
+        edges[:, step] = best[trees, nearest]
+        in_tree[trees, nearest] = True
+        np.minimum(best, distances[trees, nearest], out=best)
         best[in_tree] = np.inf
-    return float(np.sum(edges**alpha))
+    return np.sum(edges**alpha, axis=1)
+
+
+def _tree_lengths(X, distinct, subsets, whole, alpha, device):
+    """``E_alpha`` of each subset (positions in ``distinct``), the trees of as many subsets grown together as fit."""
+    size = subsets[0].size
+    per_stack = max(1, _MATRIX_ENTRIES // size**2)
+    lengths = []
+    for first in range(0, len(subsets), per_stack):
+        chunk = subsets[first : first + per_stack]
+        if whole is not None:
+            stack = np.stack([whole[np.ix_(subset, subset)] for subset in chunk])
+        else:
+            stack = np.stack([distance_matrix(X, distinct[subset], device=device) for subset in chunk])
+        lengths.extend(spanning_tree_lengths(stack, alpha))
+    return lengths
 
 
 class PHDimension(BaseEstimator):
@@ -72,9 +97,11 @@ class PHDimension(BaseEstimator):
     fits the slope ``m`` of ``log E`` against ``log n`` by least squares, and
     returns ``d = alpha / (1 - m)``: the recipe of Tulchinskii et al. (2023,
     GPTID) with its ``alpha`` kept (its code returns ``1 / (1 - m)``, right
-    only for ``alpha = 1``). Distances are exact float64; exact duplicate rows
-    are collapsed first (a zero-length edge would shorten the tree), with a
-    warning that gives their number.
+    only for ``alpha = 1``). Exact duplicate rows are collapsed first (a
+    zero-length edge would shorten the tree), with a warning that gives their
+    number. Distances are float64, from one matrix of the distinct points
+    when it has at most ``2**24`` entries (4,096 points), else one per
+    subset; the trees of a size's subsets are grown together.
 
     Parameters
     ----------
@@ -155,21 +182,17 @@ class PHDimension(BaseEstimator):
         """
         device = searched_on("euclidean", resolve_device(self.device))
         X = search_points(validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2), device)
-        # The duplicate policy's distinct points (a first-neighbour search finds them, with its warning).
-        _, _, distinct, _ = distinct_kneighbors(X, 1, device=device)
+        distinct = distinct_points(X)  # the duplicate policy: a zero-length edge would shorten the tree
         self.n_duplicates_ = X.shape[0] - distinct.size
         self.sizes_ = self._sizes(distinct.size)
+        # One matrix of every distinct point when it fits; each subset's matrix is then read off it.
+        whole = distance_matrix(X, distinct, device=device) if distinct.size**2 <= _MATRIX_ENTRIES else None
         rng = check_random_state(self.random_state)
         lengths = []
         for size in self.sizes_:
             repeats = min(3, self.n_repeats) if 2 * size >= distinct.size else self.n_repeats
-            trees = [
-                spanning_tree_length(
-                    distance_matrix(X, np.sort(rng.choice(distinct, size, replace=False)), device=device), self.alpha
-                )
-                for _ in range(repeats)
-            ]
-            lengths.append(np.median(trees))
+            subsets = [np.sort(rng.choice(distinct.size, size, replace=False)) for _ in range(repeats)]
+            lengths.append(np.median(_tree_lengths(X, distinct, subsets, whole, self.alpha, device)))
         self.lengths_ = np.asarray(lengths)
         self.slope_, self.intercept_ = np.polyfit(np.log(self.sizes_), np.log(self.lengths_), 1)
         if not self.slope_ < 1:

@@ -52,3 +52,32 @@ def test_clouds_at_any_scale_and_bad_clouds_are_explained(rng):
         cloud_dimensions(TwoNNDimension(), [cloud, cloud[:, :3]])
     with pytest.raises(ValueError, match="cloud 1 contains NaN"):
         cloud_dimensions(TwoNNDimension(), [cloud, np.where(cloud > 1, np.nan, cloud)])
+
+
+def test_duplicates_are_collapsed_within_a_cloud_never_across_clouds(rng):
+    from sklearn_id._neighbors import distinct_clouds
+
+    shared = rng.standard_normal((30, 4))
+    first = np.vstack([shared, shared[:5], -0.0 * shared[:1] + shared[:1]])  # 6 repeats of its own rows
+    second = shared.copy()  # the same rows as the first cloud: all its own
+    distinct, duplicates = distinct_clouds([first, second, shared[:0]])
+    assert duplicates.tolist() == [6, 0, 0]
+    np.testing.assert_array_equal(distinct[0], shared)
+    np.testing.assert_array_equal(distinct[1], shared)
+    assert distinct[2].shape == (0, 4)
+
+
+@pytest.mark.parametrize(
+    "estimator", [TwoNNDimension(), TwoNNDimension(method="mle"), GRIDEDimension(n1=4, n2=8)], ids=repr
+)
+def test_the_batched_seam_equals_the_one_cloud_seam_and_names_what_fails(rng, estimator):
+    from scipy.spatial.distance import cdist
+
+    clouds = [rng.standard_normal((size, 3)) for size in (40, 75, 120)]
+    columns = np.asarray(estimator.neighbor_ranks)
+    distances = [np.sort(cdist(cloud, cloud), axis=1)[:, columns] for cloud in clouds]
+    lattice = np.ones((50, 2))  # every ratio 1: no estimate
+    dimensions, reasons = estimator.dimensions_from_neighbors([*distances, lattice])
+    expected = [estimator.dimension_from_neighbors(rows) for rows in distances]
+    np.testing.assert_allclose(dimensions[:3], expected, rtol=1e-12)
+    assert np.isnan(dimensions[3]) and list(reasons) == [3] and "equals 1" in reasons[3]

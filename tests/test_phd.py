@@ -57,6 +57,16 @@ def test_spanning_tree_lengths_equal_scipys(rng):
         assert spanning_tree_length(distance_matrix(X, rows), alpha) == pytest.approx(expected, rel=1e-9)
 
 
+def test_trees_grown_together_equal_scipys_one_by_one(rng):
+    from sklearn_id._phd import spanning_tree_lengths
+
+    X = rng.standard_normal((120, 4)) + 1e3
+    subsets = [np.sort(rng.choice(120, 80, replace=False)) for _ in range(5)]
+    stack = np.stack([cdist(X[rows], X[rows]) for rows in subsets])
+    expected = [minimum_spanning_tree(matrix**1.5).sum() for matrix in stack]
+    np.testing.assert_allclose(spanning_tree_lengths(stack, 1.5), expected, rtol=1e-12)
+
+
 def test_the_fit_is_there_to_check():
     estimator = PHDimension(random_state=0).fit(_cube(2, 3, n=600))
     assert estimator.sizes_.tolist() == [40 + 80 * i for i in range(7)]

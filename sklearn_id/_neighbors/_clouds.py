@@ -25,15 +25,19 @@ _BATCH_ENTRIES = 1 << 23
 def distinct_clouds(clouds):
     """Each cloud's distinct rows (first occurrences, in order) as float64, and how many duplicates each had.
 
-    The package's one duplicate finder (``first_occurrences``), cloud by cloud.
+    The package's one duplicate finder (``first_occurrences``), once for all
+    clouds: their rows stacked, each cloud a group of its own, so that only
+    rows of one cloud can be equal.
     """
-    distinct, duplicates = [], []
-    for cloud in clouds:
-        cloud = np.asarray(cloud, dtype=np.float64)
-        keep = first_occurrences(cloud)[0] if cloud.shape[0] else np.arange(0)
-        distinct.append(cloud[keep])
-        duplicates.append(cloud.shape[0] - keep.size)
-    return distinct, np.asarray(duplicates, dtype=np.int64)
+    clouds = [np.asarray(cloud, dtype=np.float64) for cloud in clouds]
+    if not clouds:
+        return [], np.zeros(0, dtype=np.int64)
+    sizes = np.array([cloud.shape[0] for cloud in clouds])
+    keep = first_occurrences(np.concatenate(clouds), groups=np.repeat(np.arange(len(clouds)), sizes))[0]
+    starts = np.r_[0, np.cumsum(sizes)]
+    bounds = np.searchsorted(keep, starts)
+    distinct = [cloud[keep[a:b] - start] for cloud, a, b, start in zip(clouds, bounds[:-1], bounds[1:], starts)]
+    return distinct, sizes - np.diff(bounds)
 
 
 def cloud_neighbor_distances(clouds, ranks, *, device="cpu"):
@@ -97,21 +101,27 @@ def _batched(batch, size, ranks, device):
     return distances / units[:, None, None]
 
 
+def _mask(matrices, real):
+    """Padding and the diagonal set to inf: no one's neighbour."""
+    for index, n_real in enumerate(real.sum(axis=1)):
+        matrices[index, :, n_real:] = np.inf
+    diagonal = np.arange(matrices.shape[1])
+    matrices[:, diagonal, diagonal] = np.inf
+
+
 def _squared_ranks_numpy(points, real, ranks):
     norms = np.einsum("bij,bij->bi", points, points)
-    squared = points @ points.transpose(0, 2, 1)  # in place from here: one (clouds, size, size) array
-    squared *= -2.0
-    squared += norms[:, :, None]
-    squared += norms[:, None, :]
-    np.maximum(squared, 0.0, out=squared)
-    for index, n_real in enumerate(real.sum(axis=1)):  # the padding: no one's neighbour
-        squared[index, n_real:, :] = np.inf
-        squared[index, :, n_real:] = np.inf
-    diagonal = np.arange(points.shape[1])
-    squared[:, diagonal, diagonal] = np.inf
-    nearest = np.partition(squared, ranks.max() - 1, axis=2)[:, :, : ranks.max()]
+    # Within a row, |x_i|^2 is a constant: rows are ranked on |x_j|^2 - 2 x_i.x_j (one product, one pass),
+    # and |x_i|^2 is added to the few entries kept. Doubling is exact, so the sums are those of the formula.
+    shifted = (points * -2.0) @ points.transpose(0, 2, 1)
+    shifted += norms[:, None, :]
+    _mask(shifted, real)
+    largest = int(ranks.max())
+    shifted.partition(largest - 1, axis=2)  # in place: no second array of the batch's size
+    nearest = shifted[:, :, :largest]
     nearest.sort(axis=2)
-    return np.sqrt(nearest[:, :, ranks - 1])
+    squared = nearest[:, :, ranks - 1] + norms[:, :, None]
+    return np.sqrt(np.maximum(squared, 0.0, out=squared), out=squared)
 
 
 def _squared_ranks_torch(points, real, ranks, device):

@@ -92,27 +92,31 @@ class HostBackend(NeighborBackend):
         return unit_scaled(X)
 
 
-def first_occurrences(X):
+def first_occurrences(X, groups=None):
     """Indices of the first occurrence of each distinct row (``-0.0 == 0.0``), and each row's representative.
 
     Each row's bits get an integer hash (a weighted sum modulo 2**64, equal
     for equal rows), chunk by chunk; only rows whose hash repeats (duplicates,
     and rare collisions) are compared byte for byte. No copy of ``X`` beyond
-    a 4 MB chunk, and no Python loop over rows without a twin.
+    a 4 MB chunk, and no Python loop over rows without a twin. With
+    ``groups`` (an integer per row), only rows of one group can be equal.
     """
     n_rows, n_features = X.shape
-    weights = np.random.default_rng(0).integers(0, 2**62, size=n_features, dtype=np.uint64) * np.uint64(2) + 1
-    hashes = np.empty(n_rows, dtype=np.uint64)
+    weights = np.random.default_rng(0).integers(0, 2**62, size=n_features + 1, dtype=np.uint64) * np.uint64(2) + 1
+    hashes = np.zeros(n_rows, dtype=np.uint64) if groups is None else np.asarray(groups, np.uint64) * weights[-1]
     step = max(1, REFINE_BUFFER_ENTRIES // max(1, n_features))
     for start in range(0, n_rows, step):
         # Adding 0.0 maps -0.0 to 0.0, so rows equal in value have equal bits.
         chunk = np.asarray(X[start : start + step], dtype=np.float64) + 0.0
-        hashes[start : start + step] = (chunk.view(np.uint64) * weights).sum(axis=1, dtype=np.uint64)
+        hashes[start : start + step] += (chunk.view(np.uint64) * weights[:-1]).sum(axis=1, dtype=np.uint64)
     _, inverse, counts = np.unique(hashes, return_inverse=True, return_counts=True)
     first_row = np.arange(n_rows)
     seen = {}
     for row in np.flatnonzero(counts[inverse.ravel()] > 1):
-        first_row[row] = seen.setdefault((np.asarray(X[row], dtype=np.float64) + 0.0).tobytes(), row)
+        key = (np.asarray(X[row], dtype=np.float64) + 0.0).tobytes() + (
+            b"" if groups is None else bytes(8) + str(groups[row]).encode()
+        )
+        first_row[row] = seen.setdefault(key, row)
     keep = np.flatnonzero(first_row == np.arange(n_rows))
     position = np.empty(n_rows, dtype=np.int64)
     position[keep] = np.arange(keep.size)

@@ -280,6 +280,21 @@ def collapse_duplicates(X, n_neighbors, *, metric="euclidean"):
     return distinct, representative
 
 
+def distinct_points(X, *, metric="euclidean"):
+    """The rows of ``X`` that remain once exact duplicates are collapsed, without a neighbour search.
+
+    The duplicate policy of :func:`collapse_duplicates` (its warning, and its
+    error when every point is the same) for consumers that need the distinct
+    points themselves rather than their neighbours, such as spanning trees.
+
+    Returns
+    -------
+    distinct : ndarray of shape (n_distinct,)
+        Row indices of ``X`` kept, in increasing order.
+    """
+    return collapse_duplicates(X, 1, metric=metric)[0]
+
+
 def _on_distinct_points(X, n_neighbors, metric, search, nearest):
     """``search(points)`` on the distinct points of ``X``: the duplicate policy, in one place.
 
