@@ -18,6 +18,7 @@ def test_the_examples_are_found():
         "plot_hunchback.py",
         "plot_id_during_training.py",
         "plot_id_vs_accuracy.py",
+        "plot_per_text_id.py",
         "plot_shuffled_labels.py",
         "plot_twonn_scale.py",
     ]
