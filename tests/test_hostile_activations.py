@@ -87,3 +87,32 @@ def test_every_row_is_the_models_output(X):
     out = LayerActivationTransformer(model, "1", device="cpu", batch_size=7).fit_transform(X)
     with torch.no_grad():
         assert_float32_close(out, model(torch.from_numpy(X)).numpy(), model)
+
+
+def test_the_first_pass_of_a_profile_and_of_the_training_callback_is_explained(X):
+    from skorch import NeuralNetClassifier
+
+    from sklearn_id.callbacks import DepthProfileCallback
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    wrong = np.zeros((40, 5), dtype=np.float32)
+    match = r"failed on its first batch, of shape \(1, 5\) .*Its first layer '0' expects 4 input features"
+    with pytest.raises(ValueError, match=match):
+        DepthProfile(model, device="cpu").fit(wrong)
+    net = NeuralNetClassifier(
+        model, max_epochs=1, train_split=None, verbose=0, callbacks=[DepthProfileCallback(wrong)], device="cpu"
+    )
+    with pytest.raises(ValueError, match=match):
+        net.fit(X, (X[:, 0] > 0).astype(np.int64))
+
+
+def test_a_dataframe_reads_like_its_values_and_a_non_numeric_one_is_explained(X):
+    import pandas as pd
+
+    model = nn.Sequential(nn.Linear(4, 3))
+    expected = LayerActivationTransformer(model, "0", device="cpu").fit_transform(X)
+    frame = pd.DataFrame(X, columns=["a", "b", "c", "d"])
+    np.testing.assert_array_equal(LayerActivationTransformer(model, "0", device="cpu").fit_transform(frame), expected)
+    with pytest.raises(TypeError, match=r"X \(DataFrame\) does not convert to a numeric array"):
+        LayerActivationTransformer(model, "0", device="cpu").fit_transform(pd.DataFrame({"a": ["x"] * 10}))
