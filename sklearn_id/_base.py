@@ -358,9 +358,10 @@ class NeighborRatioMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
         return self._dimension_from_checked(check_array(distances, dtype=np.float64), return_std=return_std)
 
     def dimensions_from_neighbors(self, distances):
-        """:meth:`dimension_from_neighbors` of each of many point sets, validated once: one ID per cloud.
+        """One estimate per cloud from each cloud's neighbour distances, validated once.
 
-        The batched seam of :func:`~sklearn_id.cloud_dimensions`: the
+        :meth:`dimension_from_neighbors` for many point sets at once, the
+        batched seam of :func:`~sklearn_id.cloud_dimensions`: the
         parameters and the arrays are checked once for all clouds, and a cloud
         whose estimate is undefined gets NaN and its reason rather than
         stopping the others.
