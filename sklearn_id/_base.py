@@ -376,6 +376,18 @@ class NeighborRatioMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
         dimensions : ndarray of shape (len(distances),)
         reasons : dict of int to str
             For each cloud that got NaN, why.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from scipy.spatial.distance import cdist
+        >>> from sklearn_id import TwoNNDimension
+        >>> rng = np.random.default_rng(0)
+        >>> clouds = [rng.normal(size=(300, 2)), rng.normal(size=(400, 3))]
+        >>> distances = [np.sort(cdist(c, c), axis=1)[:, [1, 2]] for c in clouds]
+        >>> dimensions, reasons = TwoNNDimension().dimensions_from_neighbors(distances)
+        >>> np.round(dimensions).tolist(), reasons
+        ([2.0, 3.0], {})
         """
         self.neighbor_ranks  # noqa: B018 (reading it validates the parameters)
         if distances:
