@@ -345,6 +345,8 @@ def test_an_interrupted_main_job_exits_130_and_claims_nothing(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # Ctrl-C delivered as in a terminal, even where this run was started with SIGINT ignored.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     seen = ""
     while "1/500" not in seen and job.poll() is None:  # the progress bar after the first epoch

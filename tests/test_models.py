@@ -24,6 +24,15 @@ class _CtrlCAfter(Callback):
             signal.raise_signal(signal.SIGINT)
 
 
+@pytest.fixture(autouse=True)
+def _ctrl_c_delivered():
+    """Python's own SIGINT handler, as in a terminal: a process started with SIGINT ignored (a background job of
+    a shell without job control, nohup) would otherwise never see the test's Ctrl-C."""
+    handler = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, handler)
+
+
 @pytest.fixture(scope="module")
 def digits():
     images, labels = load_digit_images()
