@@ -48,6 +48,7 @@ __all__ = [
     "has_neighbor_seam",
     "has_rank_seam",
     "search_device",
+    "short_reason",
     "takes_distance_matrix",
     "takes_precomputed_distances",
     "undersampled",
@@ -123,6 +124,11 @@ def check_log_ratios(mu):
     log_mu = np.log(mu)
     log_mu[log_mu < _TIED] = 0.0
     return log_mu
+
+
+def short_reason(error):
+    """The first clause of an error's message (up to its first colon): why one of many estimates is missing."""
+    return str(error).split(":")[0]
 
 
 # Logarithms of ratios this close to 1 come from equal distances rounded differently.
@@ -398,11 +404,11 @@ class NeighborRatioMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
             try:
                 ratios[index] = self._checked_ratios(np.asarray(rows, dtype=np.float64))
             except ValueError as error:
-                reasons[index] = str(error).split(":")[0]
+                reasons[index] = short_reason(error)
         with config_context(skip_parameter_validation=True):  # the functions' arguments are ours, checked above
             for index, outcome in zip(ratios, self._dimensions_from_ratio_lists(list(ratios.values()))):
                 if isinstance(outcome, ValueError):
-                    reasons[index] = str(outcome).split(":")[0]
+                    reasons[index] = short_reason(outcome)
                 else:
                     dimensions[index] = outcome
         return dimensions, reasons

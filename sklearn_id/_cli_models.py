@@ -125,13 +125,6 @@ def _load_weights(transformers, name):
     logging.set_verbosity_error()  # a load report of many lines: the error below says it in one
     try:
         return _saved_class(transformers, name).from_pretrained(name, local_files_only=True)
-    except RuntimeError as error:
-        if "mismatched" not in str(error):
-            raise UsageError(f"hf:{name}: its weights could not be loaded ({_first_line(error)}).") from None
-        raise UsageError(
-            f"hf:{name}: its weights have other shapes than its config.json gives: save the model again with "
-            "save_pretrained, so that the config and the weights that belong together are in the folder."
-        ) from None
     except (OSError, ValueError):
         raise  # no model there: said by the caller
     except pickle.UnpicklingError:
@@ -140,6 +133,11 @@ def _load_weights(transformers, name):
             "trust the file, load the model in Python and save it again with save_pretrained (as safetensors)."
         ) from None
     except Exception as error:  # a corrupt file, weights of another shape than the config's: any library's error
+        if isinstance(error, RuntimeError) and "mismatched" in str(error):
+            raise UsageError(
+                f"hf:{name}: its weights have other shapes than its config.json gives: save the model again with "
+                "save_pretrained, so that the config and the weights that belong together are in the folder."
+            ) from None
         raise UsageError(
             f"hf:{name}: its weights could not be loaded ({type(error).__name__}: {_first_line(error)}). Check "
             "that config.json is the one saved with the weights, or save the model again with save_pretrained."

@@ -104,8 +104,9 @@ def estimate_layer(data, id_estimator, pca_estimator, subsets, probe, y, probe_c
         id_estimator = id_estimator if has_neighbor_seam(id_estimator) else id_estimator.with_precomputed_distances()
     else:
         points, metric = data, "euclidean"
-        if count_nonfinite(data):  # the layer overflowed or divided by zero: no estimate reads it
-            return _undefined_row(count_nonfinite(data))
+        nonfinite = count_nonfinite(data)
+        if nonfinite:  # the layer overflowed or divided by zero: no estimate reads it
+            return _undefined_row(nonfinite)
     problems = []
     try:
         dimension, resampled, n_used = dimensions_with_resamples(

@@ -14,7 +14,7 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.utils import check_array
 
-from sklearn_id._base import fitted_dimension, has_neighbor_seam, search_device, undersampled
+from sklearn_id._base import fitted_dimension, has_neighbor_seam, search_device, short_reason, undersampled
 from sklearn_id._device import as_numpy
 from sklearn_id._neighbors import DuplicatePointsWarning, cloud_neighbor_distances, distinct_clouds
 from sklearn_id._warnings import find_stack_level
@@ -131,7 +131,7 @@ def _one_by_one(estimator, distances):
         try:
             estimates[position] = estimator.dimension_from_neighbors(rows)
         except ValueError as error:
-            reasons[position] = str(error).split(":")[0]
+            reasons[position] = short_reason(error)
     return estimates, reasons
 
 
@@ -143,7 +143,7 @@ def _by_refitting(estimator, clouds):
                 warnings.simplefilter("ignore")  # one summary below, not one warning per cloud
                 fitted = clone(estimator).fit(cloud)
         except ValueError as error:
-            problems.append((i, str(error).split(":")[0]))
+            problems.append((i, short_reason(error)))
             continue
         ids[i] = fitted_dimension(fitted)
         scales[i] = float(getattr(fitted, "scale_", np.nan))

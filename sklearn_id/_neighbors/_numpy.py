@@ -113,9 +113,7 @@ def first_occurrences(X, groups=None):
     first_row = np.arange(n_rows)
     seen = {}
     for row in np.flatnonzero(counts[inverse.ravel()] > 1):
-        key = (np.asarray(X[row], dtype=np.float64) + 0.0).tobytes() + (
-            b"" if groups is None else bytes(8) + str(groups[row]).encode()
-        )
+        key = (np.asarray(X[row], dtype=np.float64) + 0.0).tobytes(), None if groups is None else int(groups[row])
         first_row[row] = seen.setdefault(key, row)
     keep = np.flatnonzero(first_row == np.arange(n_rows))
     position = np.empty(n_rows, dtype=np.int64)
