@@ -1,5 +1,6 @@
 """Intrinsic dimension of data and of neural-network representations, as scikit-learn estimators."""
 
+from sklearn_id._abide import ABIDEDimension, SaturatedNeighborhoodWarning
 from sklearn_id._activations import LayerActivationTransformer, list_layers
 from sklearn_id._base import UndersampledWarning
 from sklearn_id._compare import information_imbalance, label_overlap, linear_cka, neighborhood_overlap
@@ -16,6 +17,7 @@ from sklearn_id._sweep import SweepError, profile_sweep
 from sklearn_id._twonn import TwoNNDimension, twonn_interval, twonn_linear_fit, twonn_mle
 
 __all__ = [
+    "ABIDEDimension",
     "DepthProfile",
     "DuplicatePointsWarning",
     "GRIDEDimension",
@@ -27,6 +29,7 @@ __all__ = [
     "NeighborhoodOverlap",
     "PCADimension",
     "PHDimension",
+    "SaturatedNeighborhoodWarning",
     "SweepError",
     "TwoNNDimension",
     "UndefinedLayerWarning",

@@ -1,6 +1,6 @@
 """The seams of an ID estimator, and how generic code reaches any estimator through them.
 
-Two seams, both public:
+Three seams, all public:
 
 - every ID estimator sets ``dimension_`` when fitted (:func:`fitted_dimension`
   reads it, also from the last step of a Pipeline);
@@ -8,7 +8,11 @@ Two seams, both public:
   ``dimension_from_neighbors(distances)``: the estimate from each point's
   distances to its neighbours of those ranks. With it, one neighbour search
   serves the whole data and every random subsample
-  (:func:`dimensions_with_resamples`); without it, the estimator is refitted.
+  (:func:`dimensions_with_resamples`); without it, the estimator is refitted;
+- an estimator that decides itself how many neighbours to read (ABIDE) has
+  ``graph_neighbors`` and ``dimension_from_graph(graph)``: the estimate, and
+  its scale, from a :class:`~sklearn_id._neighbors.NeighborGraph` that it may
+  grow. One search then serves the whole data and every subsample too.
 
 :class:`NeighborRatioMixin` implements the second seam for the estimators of
 this package, and the fit and transform they share.
@@ -31,6 +35,7 @@ from sklearn_id._neighbors import (
     distinct_kneighbors,
     distinct_neighbor_distances,
     fitted_reference,
+    neighbor_graph,
     query_kneighbors,
     restrict_points,
     search_points,
@@ -45,6 +50,7 @@ __all__ = [
     "check_log_ratios",
     "dimensions_with_resamples",
     "fitted_dimension",
+    "has_graph_seam",
     "has_neighbor_seam",
     "has_rank_seam",
     "search_device",
@@ -178,13 +184,23 @@ def has_neighbor_seam(estimator):
     )
 
 
+def has_graph_seam(estimator):
+    """Whether ``estimator`` estimates from a neighbour graph it may grow (``graph_neighbors`` and
+    ``dimension_from_graph``); reading ``graph_neighbors`` validates its parameters."""
+    return (
+        callable(getattr(estimator, "dimension_from_graph", None))
+        and getattr(estimator, "graph_neighbors", None) is not None
+    )
+
+
 def dimensions_with_resamples(estimator, X, subsets, *, metric="euclidean", device=None, return_n_points=False):
     """The estimate on all points of ``X``, and on each subset of them.
 
-    An estimator with the neighbour seam (:func:`has_neighbor_seam`) gets one
-    neighbour search on all points, duplicates collapsed, and each subset's
-    neighbours are read off it; any other estimator is refitted on each set
-    of points. Both give the same numbers.
+    An estimator with the neighbour seam (:func:`has_neighbor_seam`) or the
+    graph seam (:func:`has_graph_seam`) gets one neighbour search on all
+    points, duplicates collapsed, and each subset's neighbours are read off
+    it; any other estimator is refitted on each set of points. Both give the
+    same numbers.
 
     Parameters
     ----------
@@ -204,8 +220,11 @@ def dimensions_with_resamples(estimator, X, subsets, *, metric="euclidean", devi
         scorer's ``device``): what an estimator's ``device="auto"`` means
         here. An estimator's explicit device wins.
     return_n_points : bool, default=False
-        Also return how many points the estimate on all of ``X`` used: the
-        distinct ones, for an estimator with the neighbour seam.
+        Also return how many points the estimate on all of ``X`` used (the
+        distinct ones, for an estimator with a seam) and the scale of that
+        estimate: the mean distance to the farthest neighbour rank it reads
+        (neighbour seam), the scale it reports (graph seam, or a refitted
+        estimator's ``scale_``), or NaN.
 
     Returns
     -------
@@ -214,9 +233,13 @@ def dimensions_with_resamples(estimator, X, subsets, *, metric="euclidean", devi
         One estimate per subset.
     n_points : int
         Only with ``return_n_points=True``.
+    scale : float
+        Only with ``return_n_points=True``.
     """
     if has_neighbor_seam(estimator):
         result = _through_neighbors(estimator, X, subsets, metric, device)
+    elif has_graph_seam(estimator):  # a graph of points (its estimators take no distance matrix)
+        result = _through_graph(estimator, X, subsets, device)
     else:
         result = _by_refitting(estimator, as_numpy(X), subsets, metric)
     return result if return_n_points else result[:2]
@@ -254,17 +277,28 @@ def has_rank_seam(estimator):
     return callable(getattr(estimator, "at_ranks", None))
 
 
+def _listed_for(n_neighbors, subsets, n_samples):
+    """Neighbours to list on all points so that subsets (a fraction of them) still find ``n_neighbors`` of theirs."""
+    if not subsets:
+        return n_neighbors
+    fraction = min(len(subset) for subset in subsets) / n_samples
+    return math.ceil((n_neighbors + _RESAMPLE_MARGIN) * 0.9 / fraction - 1e-9)
+
+
 def _through_neighbors(estimator, X, subsets, metric, preferred):
     ranks = np.asarray(estimator.neighbor_ranks, dtype=np.int64)
     device = search_device(estimator, metric, preferred)
     X = search_points(X, device)
     if not subsets:
         distances, distinct = distinct_neighbor_distances(X, ranks, metric=metric, device=device)
-        return float(estimator.dimension_from_neighbors(distances)), [], distinct.size
-    fraction = min(len(subset) for subset in subsets) / X.shape[0]
-    n_listed = math.ceil((ranks.max() + _RESAMPLE_MARGIN) * 0.9 / fraction - 1e-9)
+        scale = float(distances[:, -1].mean())
+        return float(estimator.dimension_from_neighbors(distances)), [], distinct.size, scale
     distances, indices, distinct, representative = distinct_kneighbors(
-        X, n_listed, min_neighbors=int(ranks.max()), metric=metric, device=device
+        X,
+        _listed_for(int(ranks.max()), subsets, X.shape[0]),
+        min_neighbors=int(ranks.max()),
+        metric=metric,
+        device=device,
     )
     points = restrict_points(X, distinct, metric=metric)
     dimension = float(estimator.dimension_from_neighbors(distances[:, ranks - 1]))
@@ -278,17 +312,35 @@ def _through_neighbors(estimator, X, subsets, metric, preferred):
         )
         for subset in subsets
     ]
-    return dimension, resampled, distinct.size
+    return dimension, resampled, distinct.size, float(distances[:, ranks.max() - 1].mean())
+
+
+def _through_graph(estimator, X, subsets, preferred):
+    width = estimator.graph_neighbors
+    device = search_device(estimator, "euclidean", preferred)
+    X = search_points(X, device)
+    graph, distinct, representative = neighbor_graph(
+        X, _listed_for(width, subsets, X.shape[0]), min_neighbors=1, device=device
+    )
+    dimension, scale = estimator.dimension_from_graph(graph)
+    resampled = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the estimate on all points has warned about what the subsets share
+        for subset in subsets:
+            positions = np.unique(representative[subset])
+            resampled.append(estimator.dimension_from_graph(graph.restricted(positions, width))[0])
+    return float(dimension), resampled, distinct.size, float(scale)
 
 
 def _by_refitting(estimator, X, subsets, metric):
     # With metric="precomputed" the caller passes an estimator fitted on distances (with_precomputed_distances).
-    dimension = fitted_dimension(clone(estimator, safe=False).fit(X))
+    fitted = clone(estimator, safe=False).fit(X)
+    final = fitted[-1] if isinstance(fitted, Pipeline) else fitted
     resampled = [
         fitted_dimension(clone(estimator, safe=False).fit(restrict_points(X, subset, metric=metric)))
         for subset in subsets
     ]
-    return dimension, resampled, X.shape[0]
+    return fitted_dimension(fitted), resampled, X.shape[0], float(getattr(final, "scale_", np.nan))
 
 
 class NeighborRatioMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin):

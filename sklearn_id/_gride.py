@@ -10,10 +10,10 @@ from sklearn.utils._param_validation import Interval, StrOptions, validate_param
 from sklearn_id._base import NeighborRatioMixin, check_log_ratios
 from sklearn_id._device import DEVICE_CONSTRAINT
 
-__all__ = ["GRIDEDimension", "gride_mle"]
+__all__ = ["GRIDEDimension", "gride_mle", "gride_mles", "x_over_one_minus_exp"]
 
 
-def _x_over_one_minus_exp(x):
+def x_over_one_minus_exp(x):
     """``x / (1 - exp(-x))`` for ``x >= 0``, with its limit 1 at 0."""
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(x > 0, x / -np.expm1(-x), 1.0)
@@ -28,7 +28,7 @@ def _score(d, log_mu, n1, n2, counts):
     ``N = counts`` first entries are its ratios; the zeros padding it each
     add exactly 1 to the sum, taken off again.
     """
-    h = _x_over_one_minus_exp(d[..., None] * log_mu).sum(axis=-1) - (log_mu.shape[-1] - counts)
+    h = x_over_one_minus_exp(d[..., None] * log_mu).sum(axis=-1) - (log_mu.shape[-1] - counts)
     return (counts - 1 + (n2 - n1 - 1) * h) / d - (n2 - 1) * log_mu.sum(axis=-1)
 
 
@@ -69,7 +69,7 @@ def _standard_deviation(dimension, log_mu, n1, n2):
     ``I = ((N - 1) + (k - 1) sum x^2 e^-x / (1 - e^-x)^2) / d^2``, ``x = d log mu``.
     """
     x = dimension * log_mu
-    h = _x_over_one_minus_exp(x)
+    h = x_over_one_minus_exp(x)
     information = (log_mu.size - 1 + (n2 - n1 - 1) * np.sum(h * h * np.exp(-x))) / dimension**2
     return float(information**-0.5)
 

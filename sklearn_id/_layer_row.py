@@ -74,7 +74,14 @@ def estimate_groups(ready, plan, pca_estimator, *, probe_cv, y, device, n_jobs, 
 def _undefined_row(nonfinite):
     """The row of a layer whose activations hold NaN or infinity, and the reason its warning gives."""
     reason = f"its activations hold {nonfinite} NaN or infinite values (the layer overflows or divides by 0)"
-    row = {"id": np.nan, "id_std": np.nan, "pca_id": np.nan, "undersampled": False, "probe_score": np.nan}
+    row = {
+        "id": np.nan,
+        "id_std": np.nan,
+        "scale": np.nan,
+        "pca_id": np.nan,
+        "undersampled": False,
+        "probe_score": np.nan,
+    }
     return row, [f"ID and PCA-ID: {reason}"], []
 
 
@@ -109,13 +116,13 @@ def estimate_layer(data, id_estimator, pca_estimator, subsets, probe, y, probe_c
             return _undefined_row(nonfinite)
     problems = []
     try:
-        dimension, resampled, n_used = dimensions_with_resamples(
+        dimension, resampled, n_used, scale = dimensions_with_resamples(
             id_estimator, points, subsets, metric=metric, device=device, return_n_points=True
         )
     except ValueError as error:
         # One layer that cannot be estimated (a dead layer: every output identical) loses its row, not the run.
         problems.append(f"ID: {error}")
-        dimension, resampled, n_used = float("nan"), [], points.shape[0]
+        dimension, resampled, n_used, scale = float("nan"), [], points.shape[0], float("nan")
     pca_id, problem = _pca_id(data, pca_estimator)
     problems += [problem] if problem else []
     probe_score = (
@@ -136,6 +143,7 @@ def estimate_layer(data, id_estimator, pca_estimator, subsets, probe, y, probe_c
     row = {
         "id": dimension,
         "id_std": spread,
+        "scale": scale,
         "pca_id": pca_id,
         "undersampled": bool(beyond),
         "probe_score": probe_score,

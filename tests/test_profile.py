@@ -51,15 +51,27 @@ def test_gride_profiles_each_layer_at_a_larger_scale(mlp, inputs):
     profile = DepthProfile(
         mlp, id_estimator=estimator, pca_estimator=None, n_resamples=2, random_state=0, device="cpu"
     ).fit(inputs)
-    for layer, dimension in zip(profile.profile_["layer"], profile.profile_["id"]):
+    for layer, dimension, scale in profile.profile_[["layer", "id", "scale"]].itertuples(index=False):
         activations = LayerActivationTransformer(mlp, layer, device="cpu").fit_transform(inputs)
         assert dimension == pytest.approx(GRIDEDimension(n1=8, n2=16).fit(activations).dimension_, rel=1e-9)
+        # The scale of the estimate: the mean distance to each distinct point's 16th neighbour.
+        distinct = np.unique(activations.astype(np.float64), axis=0)
+        assert scale == pytest.approx(np.sort(cdist(distinct, distinct), axis=1)[:, 16].mean(), rel=1e-9)
     assert (profile.profile_["id_std"] > 0).all()
 
 
 def test_columns_depth_and_last_hidden(fitted):
     profile = fitted.profile_
-    assert list(profile.columns) == ["layer", "relative_depth", "n_features", "id", "id_std", "pca_id", "undersampled"]
+    assert list(profile.columns) == [
+        "layer",
+        "relative_depth",
+        "n_features",
+        "id",
+        "id_std",
+        "scale",
+        "pca_id",
+        "undersampled",
+    ]
     assert not profile["undersampled"].any()
     depth = profile["relative_depth"].to_numpy()
     assert depth[0] == 0 and depth[-1] == 1 and np.all(np.diff(depth) > 0)

@@ -30,6 +30,7 @@ from sklearn_id._neighbors._dispatch import (
     neighbor_distances_at,
     nested_kneighbors,
 )
+from sklearn_id._neighbors._graph import NeighborGraph, neighbor_graph
 from sklearn_id._neighbors._groups import group_edges, n_halving_levels, stack_groups
 from sklearn_id._neighbors._matrix import PiecewiseDistances, check_distance_matrix, kneighbors_precomputed
 from sklearn_id._neighbors._policy import (
@@ -57,6 +58,7 @@ __all__ = [
     "BACKENDS",
     "DuplicatePointsWarning",
     "NeighborBackend",
+    "NeighborGraph",
     "PiecewiseDistances",
     "backend_for",
     "check_distance_matrix",
@@ -74,6 +76,7 @@ __all__ = [
     "kneighbors",
     "kneighbors_precomputed",
     "kneighbors_torch",
+    "neighbor_graph",
     "neighbor_ranks_in",
     "n_halving_levels",
     "neighbor_distances_at",
