@@ -9,9 +9,9 @@ text one about 1.5 lower, enough to tell them apart. Viswanathan et al. (2025)
 run GRIDE on each prompt's token cloud at every layer of a language model.
 
 Here both run on the character-level GPT-2 of the previous example (its
-config: 4 blocks, width 128; with 128 positions), trained for 300 steps of 16
+config: 4 blocks, width 128; with 128 positions), trained for 150 steps of 16
 windows of 128 characters of the standard library's docstrings (about a
-minute and a half on two CPU cores). The texts are 48 held-out windows of 128
+minute on two CPU cores). The texts are 48 held-out windows of 128
 characters, written by people, and 48 texts the model wrote itself: each
 starts from the first 16 characters of another held-out window, then 112
 characters are sampled, one at a time, from the model's next-character
@@ -21,18 +21,18 @@ with :class:`~sklearn_id.PHDimension` and with
 :class:`~sklearn_id.GRIDEDimension` at ranks 8-16 (a 128-point cloud is too
 small for Viswanathan et al.'s ranks 32-64).
 
-What it shows, honestly, in one run on a 2-core CPU. The model reaches 3.8
+What it shows, honestly, in one run on a 2-core CPU. The model reaches 4.2
 bits per character on the held-out texts, and its samples look like
-docstrings only from afar ("Consin clin cothe the Ifiled mexthe ing..."). At
-the embedding output the generated texts have the higher PHD (median 5.9
-against 5.3; a human text lies above a generated one in only 19% of the
+docstrings only from afar ("Consin clin ortheltTh Ipiltim on arpin..."). At
+the embedding output the generated texts have the higher PHD (median 10.6
+against 9.5; a human text lies above a generated one in only 20% of the
 pairs): the samples mix characters less regularly than docstrings do. From
-the first block on, PHD no longer tells them apart (medians 2.0 to 2.2 for
-both; 46-50% of pairs), while GRIDE puts the generated texts slightly higher
-at every layer (medians 1.3-1.4 against 1.1-1.2; 37-41% of pairs). So this
-small model does not reproduce the RoBERTa finding, whose generated texts
-are fluent and come from far larger models; what a per-text ID separates
-here is how far the samples are from the text the model learned.
+the first block on, both IDs stay slightly higher for the generated texts
+(PHD medians 1.9 against 1.8, 24-42% of pairs; GRIDE 1.2-1.3 against 1.0-1.3,
+28-34% of pairs). So this small model does not reproduce the RoBERTa
+finding, whose generated texts are fluent and come from far larger models;
+what a per-text ID separates here is how far the samples are from the text
+the model learned.
 """
 
 import math
@@ -73,13 +73,13 @@ torch.manual_seed(0)
 model = transformers.GPT2LMHeadModel(config)
 
 # %%
-# Training: 300 steps of 16 random windows of 128 characters, AdamW.
+# Training: 150 steps of 16 random windows of 128 characters, AdamW.
 rng = np.random.default_rng(0)
 optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.01)
-schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=3e-3, total_steps=300)
+schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=3e-3, total_steps=150)
 start = time.perf_counter()
 model.train()
-for _step in range(300):
+for _step in range(150):
     batch = torch.from_numpy(windows(train, 16, rng, LENGTH))
     loss = model(input_ids=batch[:, :-1], labels=batch[:, :-1]).loss
     optimizer.zero_grad()
