@@ -49,6 +49,7 @@ __all__ = [
     "UndersampledWarning",
     "check_log_ratios",
     "dimensions_with_resamples",
+    "final_step",
     "fitted_dimension",
     "has_graph_seam",
     "has_neighbor_seam",
@@ -163,13 +164,18 @@ def fitted_dimension(estimator):
     >>> fitted_dimension(make_pipeline(StandardScaler(), PCADimension(threshold=1.0)).fit(X))
     3.0
     """
-    final = estimator[-1] if isinstance(estimator, Pipeline) else estimator
+    final = final_step(estimator)
     if not hasattr(final, "dimension_"):
         raise TypeError(
             f"{type(final).__name__} sets no dimension_ attribute when fitted; pass an ID "
             "estimator such as TwoNNDimension() (or a Pipeline that ends in one)."
         )
     return float(final.dimension_)
+
+
+def final_step(estimator):
+    """The estimator itself, or the last step of a Pipeline: what holds the fitted attributes."""
+    return estimator[-1] if isinstance(estimator, Pipeline) else estimator
 
 
 def has_neighbor_seam(estimator):
@@ -335,12 +341,11 @@ def _through_graph(estimator, X, subsets, preferred):
 def _by_refitting(estimator, X, subsets, metric):
     # With metric="precomputed" the caller passes an estimator fitted on distances (with_precomputed_distances).
     fitted = clone(estimator, safe=False).fit(X)
-    final = fitted[-1] if isinstance(fitted, Pipeline) else fitted
     resampled = [
         fitted_dimension(clone(estimator, safe=False).fit(restrict_points(X, subset, metric=metric)))
         for subset in subsets
     ]
-    return fitted_dimension(fitted), resampled, X.shape[0], float(getattr(final, "scale_", np.nan))
+    return fitted_dimension(fitted), resampled, X.shape[0], float(getattr(final_step(fitted), "scale_", np.nan))
 
 
 class NeighborRatioMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin):

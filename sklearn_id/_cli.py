@@ -83,9 +83,10 @@ def _parser():
     )
     profile.add_argument(
         "--estimator",
-        choices=["twonn", "gride"],
+        choices=["twonn", "gride", "abide", "agride"],
         default="twonn",
-        help="twonn (default: TwoNN, linear fit) or gride (GRIDE at the ranks of --ranks)",
+        help="twonn (default: TwoNN, linear fit), gride (GRIDE at the ranks of --ranks), abide or agride (ABIDE's "
+        "binomial or GRIDE estimate at each point's own scale); profile.csv gives each estimate's scale",
     )
     profile.add_argument("--ranks", type=rank_pair, default=(2, 4), help="GRIDE's neighbour ranks n1,n2 (default: 2,4)")
     profile.add_argument(

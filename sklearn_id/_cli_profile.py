@@ -95,11 +95,16 @@ def _write_extras(args, profile, title):
 
 def _depth_profile(args, loaded):
     """The DepthProfile the command's flags describe."""
-    from sklearn_id import DepthProfile, GRIDEDimension, TwoNNDimension
+    from sklearn_id import ABIDEDimension, DepthProfile, GRIDEDimension, TwoNNDimension
 
     layers = args.layers if args.layers == "auto" else [name.strip() for name in args.layers.split(",")]
     n1, n2 = args.ranks
-    estimator = GRIDEDimension(n1=n1, n2=n2) if args.estimator == "gride" else TwoNNDimension()
+    estimator = {
+        "twonn": TwoNNDimension(),
+        "gride": GRIDEDimension(n1=n1, n2=n2),
+        "abide": ABIDEDimension(),
+        "agride": ABIDEDimension(method="gride"),
+    }[args.estimator]
     limit = model_max_length(loaded.model, loaded.tokenizer)
     if args.max_length is not None and limit is not None and args.max_length > limit:
         raise UsageError(

@@ -11,6 +11,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, validate_param
 from sklearn.utils.validation import check_array
 
 from sklearn_id._base import (
+    final_step,
     fitted_dimension,
     has_neighbor_seam,
     has_rank_seam,
@@ -58,7 +59,9 @@ def id_scaling(estimator, X, *, n_min=20, range_max=64, random_state=None):
       points each; each subset gets its own estimate (with the estimator's
       settings, such as ``method`` and ``discard_fraction``). Fewer points
       reach farther neighbours: the scale is the mean distance to the
-      farthest neighbour the estimator reads (the second for TwoNN). For an
+      farthest neighbour the estimator reads (the second for TwoNN), or the
+      mean of the subsets' ``scale_`` for an estimator that reports its
+      own (``ABIDEDimension``, whose scale each subset picks). For an
       estimator with the neighbour seam (``dimension_from_neighbors``) one
       pass over the pairs of points serves every subset size; any other is
       refitted on each subset.
@@ -128,19 +131,21 @@ def _decimation(estimator, X, metric, n_min, random_state):
     for level, (distances, _) in enumerate(levels):
         edges = group_edges(distances.shape[0], level)
         groups = list(zip(edges[:-1].tolist(), edges[1:].tolist()))
+        scale = float(distances[:, ranks.max() - 1].mean())
         if seam:
             ids = [estimator.dimension_from_neighbors(distances[a:b][:, ranks - 1]) for a, b in groups]
         else:
-            ids = [
-                fitted_dimension(
-                    clone(estimator, safe=False).fit(restrict_points(points, np.arange(a, b), metric=metric))
-                )
+            fits = [
+                clone(estimator, safe=False).fit(restrict_points(points, np.arange(a, b), metric=metric))
                 for a, b in groups
             ]
+            ids = [fitted_dimension(fitted) for fitted in fits]
+            if all(hasattr(final_step(fitted), "scale_") for fitted in fits):  # the scale the estimator reports
+                scale = float(np.mean([final_step(fitted).scale_ for fitted in fits]))
         rows.append(
             {
                 "n_samples": int(np.diff(edges).min()),
-                "scale": float(distances[:, ranks.max() - 1].mean()),
+                "scale": scale,
                 "id": float(np.mean(ids)),
                 "id_std": float(np.std(ids, ddof=1)) if len(ids) > 1 else float("nan"),
                 "n_subsets": 2**level,

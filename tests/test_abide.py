@@ -11,12 +11,13 @@ from scipy.spatial.distance import cdist
 from sklearn.datasets import load_digits
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import InvalidParameterError
 
-from sklearn_id import ABIDEDimension, DepthProfile, DuplicatePointsWarning, SaturatedNeighborhoodWarning
+from sklearn_id import ABIDEDimension, DepthProfile, DuplicatePointsWarning, SaturatedNeighborhoodWarning, id_scaling
 from sklearn_id._base import dimensions_with_resamples
 from sklearn_id._kstar import kstar, kstar_threshold
-from sklearn_id._neighbors import _graph, neighbor_graph
+from sklearn_id._neighbors import _graph, group_edges, neighbor_graph
 
 STORED = np.load(Path(__file__).parent / "data" / "dadapy_abide.npz")  # benchmarks/peer_numbers_abide.py
 DADAPY = json.loads(str(STORED["numbers"]))
@@ -77,7 +78,6 @@ def test_the_vectorised_kstar_equals_the_loop(rng, dimension):
 
 def test_auto_grows_only_the_lists_that_need_it_and_equals_every_neighbour_listed():
     X = STORED["moebius"][:800]
-    every = fitted("moebius", "binomial", max_neighbors=799)
     every = ABIDEDimension(max_neighbors=799, device="cpu").fit(X)
     auto = ABIDEDimension(device="cpu").fit(X)
     np.testing.assert_array_equal(auto.kstar_, every.kstar_)
@@ -107,7 +107,7 @@ def test_grown_rows_equal_a_search_of_that_width(rng):
 @pytest.mark.parametrize("method", ["binomial", "gride"])
 @pytest.mark.parametrize(("scale", "offset"), [(1e-150, 0.0), (1e150, 0.0), (3.7, 1e3), (1.0, -2e4)])
 def test_exact_at_any_offset_and_scale(method, scale, offset):
-    X = STORED["moebius"][:600]
+    X = STORED["moebius"][:300]
     reference = ABIDEDimension(method=method, device="cpu").fit(X)
     moved = ABIDEDimension(method=method, device="cpu").fit(X * scale + offset)
     np.testing.assert_allclose(moved.dimensions_, reference.dimensions_, rtol=1e-9)
@@ -147,7 +147,7 @@ def test_a_density_constant_nowhere_warns_that_kstar_stays_at_its_minimum():
 
 
 def test_transform_pools_each_samples_kstar_neighbourhood():
-    X = STORED["moebius"][:600]
+    X = STORED["moebius"][:400]
     estimator = ABIDEDimension(device="cpu").fit(X)
     local = estimator.transform(X[:20]).ravel()
     step = estimator._step
@@ -162,7 +162,7 @@ def test_transform_pools_each_samples_kstar_neighbourhood():
 
 
 def test_a_graph_of_tensors_gives_the_numbers_of_the_host():
-    X = STORED["moebius"][:600]
+    X = STORED["moebius"][:400]
     for method in ("binomial", "gride"):
         host = ABIDEDimension(method=method, device="cpu").fit(X)
         graph, _, _ = neighbor_graph(torch.as_tensor(X), 100, device="cpu")
@@ -172,8 +172,8 @@ def test_a_graph_of_tensors_gives_the_numbers_of_the_host():
 
 
 def test_resamples_read_off_one_graph_equal_refitting(rng, monkeypatch):
-    X = STORED["moebius"][:700]
-    subsets = [np.sort(rng.choice(700, 630, replace=False)) for _ in range(3)]
+    X = STORED["moebius"][:400]
+    subsets = [np.sort(rng.choice(400, 360, replace=False)) for _ in range(2)]
     searches = []
     original = _graph.distinct_kneighbors
     monkeypatch.setattr(_graph, "distinct_kneighbors", lambda *a, **k: searches.append(1) or original(*a, **k))
@@ -192,12 +192,12 @@ def test_resamples_read_off_one_graph_equal_refitting(rng, monkeypatch):
 def test_a_depth_profile_searches_each_layer_once_and_reports_the_scale(monkeypatch):
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(20, 32), torch.nn.Tanh(), torch.nn.Linear(32, 16))
-    X = STORED["moebius"][:600].astype(np.float32)
+    X = STORED["moebius"][:400].astype(np.float32)
     searches = []
     original = _graph.distinct_kneighbors
     monkeypatch.setattr(_graph, "distinct_kneighbors", lambda *a, **k: searches.append(1) or original(*a, **k))
     profile = DepthProfile(
-        model, id_estimator=ABIDEDimension(), pca_estimator=None, n_resamples=3, random_state=0, device="cpu"
+        model, id_estimator=ABIDEDimension(), pca_estimator=None, n_resamples=2, random_state=0, device="cpu"
     ).fit(X)
     assert len(searches) == 3  # input, 0 and 2 (the Tanh is no checkpoint)
     table = profile.profile_.set_index("layer")
@@ -208,3 +208,16 @@ def test_a_depth_profile_searches_each_layer_once_and_reports_the_scale(monkeypa
         alone = ABIDEDimension(device="cpu").fit(activations)
         assert table.loc[layer, "id"] == pytest.approx(alone.dimension_, rel=1e-9)
         assert table.loc[layer, "scale"] == pytest.approx(alone.scale_, rel=1e-9)
+
+
+def test_id_scaling_gives_each_subset_size_the_scale_abide_picks():
+    X = STORED["moebius"][:400]
+    curve = id_scaling(ABIDEDimension(device="cpu"), X, n_min=100, random_state=4)
+    shuffled = X[check_random_state(4).permutation(len(X))]
+    assert curve["n_subsets"].tolist() == [1, 2, 4]
+    for level, row in curve.iterrows():
+        edges = group_edges(len(shuffled), level)
+        fits = [ABIDEDimension(device="cpu").fit(shuffled[a:b]) for a, b in zip(edges[:-1], edges[1:])]
+        assert row["id"] == pytest.approx(np.mean([fit.dimension_ for fit in fits]), rel=1e-12)
+        assert row["scale"] == pytest.approx(np.mean([fit.scale_ for fit in fits]), rel=1e-12)
+    assert curve["scale"].iloc[-1] > curve["scale"].iloc[0]  # fewer points: neighbourhoods reach farther

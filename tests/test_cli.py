@@ -336,6 +336,25 @@ def test_gride_and_resampling_flags_reach_the_profile(image_folder, tmp_path, ca
     np.testing.assert_allclose(table[["id", "id_std"]], expected.profile_[["id", "id_std"]], rtol=1e-9)
 
 
+@pytest.mark.parametrize(("flag", "method"), [("abide", "binomial"), ("agride", "gride")])
+def test_the_abide_estimators_reach_the_profile_with_their_scale(image_folder, tmp_path, capsys, flag, method):
+    argv = ["profile", "--model", "torchvision:resnet18", "--images", str(image_folder), "--layers", "maxpool,fc"]
+    torch.manual_seed(0)
+    main([*argv, "--estimator", flag, "--n-resamples", "0", "--out", str(tmp_path), "--quiet", "--device", "cpu"])
+    assert "ABIDEDimension(" in capsys.readouterr().out
+    torch.manual_seed(0)
+    model, transform = load_torchvision_model("torchvision:resnet18", None)
+    dataset = torchvision.datasets.ImageFolder(image_folder, transform=transform)
+    from sklearn_id import ABIDEDimension
+
+    expected = DepthProfile(
+        model, layers=["maxpool", "fc"], id_estimator=ABIDEDimension(method=method), n_resamples=0, device="cpu"
+    ).fit(dataset)
+    table = pd.read_csv(tmp_path / "profile.csv")
+    np.testing.assert_allclose(table[["id", "scale"]], expected.profile_[["id", "scale"]], rtol=1e-9)
+    assert (table["scale"] > 0).all()
+
+
 @pytest.mark.slow
 def test_an_interrupted_main_job_exits_130_and_claims_nothing(tmp_path):
     # Ctrl-C once training has run an epoch: skorch stops quietly, and the main job must not print a

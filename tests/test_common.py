@@ -2,7 +2,7 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklearn_id import GRIDEDimension, PCADimension, PHDimension, TwoNNDimension
+from sklearn_id import ABIDEDimension, GRIDEDimension, PCADimension, PHDimension, TwoNNDimension
 
 
 def _expected_failed_checks(estimator):
@@ -37,6 +37,8 @@ def _expected_failed_checks(estimator):
         GRIDEDimension(n1=2, n2=4, metric="precomputed"),
         PCADimension(),
         PHDimension(n_min=4, n_sizes=3, n_repeats=2, random_state=0),
+        ABIDEDimension(),
+        ABIDEDimension(method="gride", max_neighbors=10),
     ],
     expected_failed_checks=_expected_failed_checks,
 )
