@@ -145,18 +145,33 @@ def _max_norm(A):
 
 
 def select_nearest(rows, cols, values, n_rows, k, *, squared=False):
-    """Per row, the ``k`` entries with the smallest value (ties: lower column)."""
-    order = np.lexsort((cols, values, rows))
-    rows, cols, values = rows[order], cols[order], values[order]
-    starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
-    counts = np.diff(np.r_[starts, rows.size])
-    if starts.size != n_rows or counts.min() < k:
+    """Per row, the ``k`` entries with the smallest value (ties: lower column).
+
+    The entries, ordered by (row, column) with one integer sort, fill a
+    matrix with a row per query (inf beyond a row's entries); a stable sort
+    of each row by value then keeps ties in column order, at a fraction of
+    the cost of a three-key sort of all entries. Rows with far more entries
+    than the others (a point far from the rest has most points within its
+    rounding margin) are sorted apart, so that the matrix stays small.
+    """
+    counts = np.bincount(rows, minlength=n_rows)
+    if counts.size != n_rows or counts.min() < k:
         raise RuntimeError("neighbour search lost candidates; please report this as a bug")
-    take = (starts[:, None] + np.arange(k)).ravel()
-    distances = values[take].reshape(n_rows, k)
-    if squared:
-        distances = np.sqrt(distances)
-    return distances, cols[take].reshape(n_rows, k).astype(np.int64)
+    order = np.argsort(rows * (int(cols.max()) + 1) + cols)  # each (row, column) pair occurs once
+    rows, cols, values = rows[order], cols[order], values[order]
+    starts = np.r_[0, np.cumsum(counts)[:-1]]
+    width = min(int(counts.max()), 8 * k + 64)
+    heavy = np.flatnonzero(counts > width)
+    matrix = np.full((n_rows, width), np.inf)
+    position = np.arange(rows.size) - starts[rows]
+    light = counts[rows] <= width
+    matrix[rows[light], position[light]] = values[light]
+    best = starts[:, None] + np.argsort(matrix, axis=1, kind="stable")[:, :k]
+    for row in heavy:  # few: each sorted on its own, ties by column
+        entries = slice(starts[row], starts[row] + counts[row])
+        best[row] = starts[row] + np.argsort(values[entries], kind="stable")[:k]
+    distances = np.sqrt(values[best]) if squared else values[best]
+    return distances, cols[best].astype(np.int64)
 
 
 def exact_squared_pairs(X, pair_lists):

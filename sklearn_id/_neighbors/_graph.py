@@ -81,12 +81,13 @@ class NeighborGraph:
         self._tiers = []
         self._tier = np.zeros(self.n_points, dtype=np.int64)
         self._position = np.arange(self.n_points)
+        self._flat_lists = None
         self._add_tier(np.arange(self.n_points), distances, indices)
 
     @property
     def widths(self):
         """How many neighbours each row lists."""
-        return np.array([self._tiers[t][1].shape[1] for t in range(len(self._tiers))])[self._tier]
+        return self._flat()[1]
 
     def tiers(self):
         """``(rows, distances, indices)`` for each width: the rows listed to it, and their lists."""
@@ -97,13 +98,25 @@ class NeighborGraph:
 
     def distances_at(self, rows, columns):
         """Distance of each row in ``rows`` to its neighbour at column ``columns`` (rank + 1); NaN where not listed."""
+        offsets, widths, flat = self._flat()
         rows, columns = np.broadcast_arrays(rows, columns)
+        listed = columns < widths[rows]
         found = np.full(rows.shape, np.nan)
-        tiers = self._tier[rows]
-        for t, (_, distances, _) in enumerate(self._tiers):
-            here = (tiers == t) & (columns < distances.shape[1])
-            found[here] = distances[self._position[rows[here]], columns[here]]
+        found[listed] = flat[offsets[rows[listed]] + columns[listed]]
         return found
+
+    def _flat(self):
+        """Every row's current list in one flat array: ``(offsets, widths, distances)``, rebuilt after a growth."""
+        if self._flat_lists is None:
+            widths = np.zeros(self.n_points, dtype=np.int64)
+            for rows, distances, _ in self.tiers():
+                widths[rows] = distances.shape[1]
+            offsets = np.r_[0, np.cumsum(widths)[:-1]]
+            flat = np.empty(int(widths.sum()))
+            for rows, distances, _ in self.tiers():
+                flat[(offsets[rows][:, None] + np.arange(distances.shape[1])).ravel()] = distances.ravel()
+            self._flat_lists = offsets, widths, flat
+        return self._flat_lists
 
     def block(self, rows, width):
         """``(distances, indices)`` of ``rows`` to ``width`` columns: NaN and -1 beyond what a row lists."""
@@ -156,6 +169,7 @@ class NeighborGraph:
         return graph.grow(np.flatnonzero(found < width), width)
 
     def _add_tier(self, rows, distances, indices):
+        self._flat_lists = None
         self._tier[rows] = len(self._tiers)
         self._position[rows] = np.arange(rows.size)
         self._tiers.append((rows, np.ascontiguousarray(distances), np.ascontiguousarray(indices)))
