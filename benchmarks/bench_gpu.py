@@ -14,7 +14,12 @@ Table 2, a torchvision ``resnet18(weights=None)`` profile at 7 checkpoints:
 collecting every checkpoint on the device + the float64 brute force per
 layer, and the default profile (5 resamples of 90%, PCA-ID) against the same
 script + 5 refits on the same subsamples + ``make_pipeline(StandardScaler(),
-PCA)`` on the host, at 2,000 images of 64 x 64 and 10,000 of 112 x 112::
+PCA)`` on the host, at 2,000 images of 64 x 64 and 10,000 of 112 x 112.
+
+Table 3, ``ABIDEDimension`` (binomial, ``max_neighbors=100`` and ``"auto"``)
+on the device against the same fit on the CPU, at 20,000 points in 40-D (an
+8-D Gaussian through a random linear map, plus noise): the times, and whether
+the IDs of every iteration and the k* agree to 1e-9::
 
     python benchmarks/bench_gpu.py            # on a machine with CUDA
     python benchmarks/bench_gpu.py --quick    # small sizes, to check the script
@@ -180,6 +185,33 @@ def profile_table(torch, device, cases, repeats):
             )
 
 
+def abide_table(torch, device, n_samples, repeats):
+    import warnings
+
+    import numpy as np
+
+    from sklearn_id import ABIDEDimension
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((n_samples, 8)) @ rng.standard_normal((8, 40)) + 0.01 * rng.standard_normal((n_samples, 40))
+    print(f"ABIDEDimension, {n_samples} points in 40-D: {device} against the CPU")
+    print(f"{'max_neighbors':>14} {device + ' s':>9} {'cpu s':>8} {'same IDs and k*':>16}")
+    for limit in (100, "auto"):
+        fits = {}
+        times = {}
+        for where in (device, "cpu"):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                times[where], fits[where], _ = _timed(
+                    torch, where, lambda where=where: ABIDEDimension(max_neighbors=limit, device=where).fit(X), repeats
+                )
+        same = np.allclose(fits[device].dimensions_, fits["cpu"].dimensions_, rtol=1e-9, atol=0) and np.array_equal(
+            fits[device].kstar_, fits["cpu"].kstar_
+        )
+        print(f"{limit!s:>14} {times[device]:9.2f} {times['cpu']:8.2f} {str(same):>16}")
+    print()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda")
@@ -197,6 +229,7 @@ def main():
     print(f"{name}, torch {torch.__version__}, medians of {args.repeats} runs after a warm-up\n")
     twonn_table(torch, args.device, sizes, args.repeats)
     profile_table(torch, args.device, cases, args.repeats)
+    abide_table(torch, args.device, 2_000 if args.quick else 20_000, args.repeats)
 
 
 if __name__ == "__main__":
