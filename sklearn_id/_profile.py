@@ -194,17 +194,17 @@ class DepthProfile(BaseEstimator):
     Attributes
     ----------
     profile_ : pandas.DataFrame
-        One row per layer in forward order: ``layer``, ``relative_depth``
-        (position in the forward pass, 0 at the input, 1 at the last
-        module), ``n_features``, ``id`` (on all samples), ``id_std`` (over
-        the subsamples; NaN when ``n_resamples=0``), ``pca_id`` (NaN when
-        skipped), and ``probe_score`` when a probe ran. A layer whose ID or
-        PCA-ID is undefined (a dead layer, all outputs identical) gets NaN
-        there, with an :class:`UndefinedLayerWarning` that names it and says
-        why; the other rows are unchanged. ``undersampled`` flags a layer
-        whose ID needs more than the samples can resolve (fewer than
-        ``2**id`` samples) or whose PCA-ID uses half or more of the
-        components the samples allow, with an :class:`UndersampledWarning`.
+        One row per layer in forward order: ``layer``, ``relative_depth`` (position in
+        the forward pass, 0 at the input, 1 at the last module), ``n_features``, ``id``
+        (on all samples), ``id_std`` (over the subsamples; NaN when ``n_resamples=0``),
+        ``scale`` (the mean distance at the farther rank the estimator reads, or its own
+        ``scale_``; else NaN), ``pca_id`` (NaN when skipped), and ``probe_score`` when a
+        probe ran. A layer whose ID or PCA-ID is undefined (a dead layer, all outputs
+        identical) gets NaN there, with an :class:`UndefinedLayerWarning` that names it
+        and says why; the other rows are unchanged. ``undersampled`` flags a layer whose
+        ID needs more than the samples can resolve (fewer than ``2**id`` samples) or
+        whose PCA-ID uses half or more of the components the samples allow, with an
+        :class:`UndersampledWarning`.
     layers_ : list of str
         The layers profiled.
     last_hidden_layer_ : str or None

@@ -21,6 +21,7 @@ def test_the_examples_are_found():
         "plot_per_text_id.py",
         "plot_shuffled_labels.py",
         "plot_twonn_scale.py",
+        "plot_which_scale.py",
     ]
 
 

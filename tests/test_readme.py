@@ -100,12 +100,11 @@ def test_the_readme_snippets_print_what_it_shows(tmp_path, monkeypatch):
     assert namespace["pipeline"][-1].dimension_ == pytest.approx(rows["d1"][0], rel=1e-9)
     assert_hunchback(rows, trained=True)
     (profile_shown,) = [shown for code, _, shown in _pairs() if "DepthProfile(net" in code]
+    header = next(line.split() for line in profile_shown.splitlines() if line.split()[:1] == ["layer"])
     shown_input = next(line.split() for line in profile_shown.splitlines() if line.split()[:1] == ["input"])
     printed_input = table.round(2).astype(str).set_index("layer").loc["input"]
-    assert_same_numbers(
-        [printed_input["n_features"], printed_input["id"], printed_input["id_std"], printed_input["pca_id"]],
-        [shown_input[2], shown_input[3], shown_input[4], shown_input[5]],
-    )
+    columns = ["n_features", "id", "id_std", "scale", "pca_id"]
+    assert_same_numbers([printed_input[c] for c in columns], [shown_input[header.index(c)] for c in columns])
     # The grid search: the wider network is the more accurate; both IDs are finite and below d1's width.
     results = namespace["search"].cv_results_
     assert list(results["param_module__width"]) == [4, 16]
