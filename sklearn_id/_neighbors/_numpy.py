@@ -96,9 +96,10 @@ def first_occurrences(X, groups=None):
     """Indices of the first occurrence of each distinct row (``-0.0 == 0.0``), and each row's representative.
 
     Each row's bits get an integer hash (a weighted sum modulo 2**64, equal
-    for equal rows), chunk by chunk; only rows whose hash repeats (duplicates,
-    and rare collisions) are compared byte for byte. No copy of ``X`` beyond
-    a 4 MB chunk, and no Python loop over rows without a twin. With
+    for equal rows), chunk by chunk; a row whose hash repeats is compared,
+    bit for bit and all such rows at once, with the first row of its hash,
+    and only the rare rows that differ from it (collisions) are matched one
+    by one. No copy of ``X`` beyond a 4 MB chunk and the repeated rows. With
     ``groups`` (an integer per row), only rows of one group can be equal.
     """
     n_rows, n_features = X.shape
@@ -106,19 +107,30 @@ def first_occurrences(X, groups=None):
     hashes = np.zeros(n_rows, dtype=np.uint64) if groups is None else np.asarray(groups, np.uint64) * weights[-1]
     step = max(1, REFINE_BUFFER_ENTRIES // max(1, n_features))
     for start in range(0, n_rows, step):
-        # Adding 0.0 maps -0.0 to 0.0, so rows equal in value have equal bits.
-        chunk = np.asarray(X[start : start + step], dtype=np.float64) + 0.0
-        hashes[start : start + step] += (chunk.view(np.uint64) * weights[:-1]).sum(axis=1, dtype=np.uint64)
-    _, inverse, counts = np.unique(hashes, return_inverse=True, return_counts=True)
+        hashes[start : start + step] += (_bits(X[start : start + step]) * weights[:-1]).sum(axis=1, dtype=np.uint64)
+    _, first_of_hash, inverse, counts = np.unique(hashes, return_index=True, return_inverse=True, return_counts=True)
     first_row = np.arange(n_rows)
-    seen = {}
-    for row in np.flatnonzero(counts[inverse.ravel()] > 1):
-        key = (np.asarray(X[row], dtype=np.float64) + 0.0).tobytes(), None if groups is None else int(groups[row])
-        first_row[row] = seen.setdefault(key, row)
+    repeated = np.flatnonzero(counts[inverse.ravel()] > 1)
+    first = first_of_hash[inverse.ravel()[repeated]]
+    same = (_bits(X[repeated]) == _bits(X[first])).all(axis=1)
+    if groups is not None:
+        same &= np.asarray(groups)[repeated] == np.asarray(groups)[first]
+    first_row[repeated[same]] = first[same]
+    collided = repeated[~same]
+    if collided.size:  # a hash shared by rows that differ: match those rows by their bytes
+        seen = {}
+        for row in np.flatnonzero(np.isin(inverse.ravel(), inverse.ravel()[collided])):
+            key = _bits(X[row : row + 1]).tobytes(), None if groups is None else int(groups[row])
+            first_row[row] = seen.setdefault(key, row)
     keep = np.flatnonzero(first_row == np.arange(n_rows))
     position = np.empty(n_rows, dtype=np.int64)
     position[keep] = np.arange(keep.size)
     return keep, position[first_row]
+
+
+def _bits(rows):
+    """The float64 bits of ``rows``, ``-0.0`` mapped to ``0.0`` (adding 0.0 does it): equal values, equal bits."""
+    return (np.asarray(rows, dtype=np.float64) + 0.0).view(np.uint64)
 
 
 def _kneighbors_cpu(X, n_neighbors, *, Y, block_size):
