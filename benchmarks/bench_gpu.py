@@ -19,7 +19,11 @@ PCA)`` on the host, at 2,000 images of 64 x 64 and 10,000 of 112 x 112.
 Table 3, ``ABIDEDimension`` (binomial, ``max_neighbors=100`` and ``"auto"``)
 on the device against the same fit on the CPU, at 20,000 points in 40-D (an
 8-D Gaussian through a random linear map, plus noise): the times, and whether
-the IDs of every iteration and the k* agree to 1e-9::
+the IDs of every iteration and the k* agree to 1e-9.
+
+Table 4, one ID per cloud (``cloud_dimensions``, TwoNN and GRIDE at ranks
+32-64) for 2,000 clouds of 256 points in 128-D on the device against the
+CPU: the times, and whether every cloud's ID agrees to 1e-9::
 
     python benchmarks/bench_gpu.py            # on a machine with CUDA
     python benchmarks/bench_gpu.py --quick    # small sizes, to check the script
@@ -212,6 +216,27 @@ def abide_table(torch, device, n_samples, repeats):
     print()
 
 
+def clouds_table(torch, device, n_clouds, repeats):
+    import numpy as np
+
+    from sklearn_id import GRIDEDimension, TwoNNDimension, cloud_dimensions
+
+    rng = np.random.default_rng(0)
+    clouds = [np.tanh(rng.standard_normal((256, 6)) @ rng.standard_normal((6, 128))) for _ in range(n_clouds)]
+    print(f"cloud_dimensions, {n_clouds} clouds of 256 points in 128-D: {device} against the CPU")
+    print(f"{'estimator':>26} {device + ' s':>9} {'cpu s':>8} {'same IDs':>9}")
+    for estimator in (TwoNNDimension(), GRIDEDimension(n1=32, n2=64)):
+        times, tables = {}, {}
+        for where in (device, "cpu"):
+            times[where], tables[where], _ = _timed(
+                torch, where, lambda where=where: cloud_dimensions(estimator.set_params(device=where), clouds), repeats
+            )
+        same = np.allclose(tables[device]["id"], tables["cpu"]["id"], rtol=1e-9, atol=0)
+        name = f"{type(estimator).__name__}{estimator.neighbor_ranks}"
+        print(f"{name:>26} {times[device]:9.2f} {times['cpu']:8.2f} {str(same):>9}")
+    print()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda")
@@ -230,6 +255,7 @@ def main():
     twonn_table(torch, args.device, sizes, args.repeats)
     profile_table(torch, args.device, cases, args.repeats)
     abide_table(torch, args.device, 2_000 if args.quick else 20_000, args.repeats)
+    clouds_table(torch, args.device, 50 if args.quick else 2_000, args.repeats)
 
 
 if __name__ == "__main__":

@@ -81,3 +81,32 @@ def test_the_batched_seam_equals_the_one_cloud_seam_and_names_what_fails(rng, es
     expected = [estimator.dimension_from_neighbors(rows) for rows in distances]
     np.testing.assert_allclose(dimensions[:3], expected, rtol=1e-12)
     assert np.isnan(dimensions[3]) and list(reasons) == [3] and "equals 1" in reasons[3]
+
+
+def test_the_torch_batches_give_the_numbers_of_the_numpy_batches(clouds):
+    # The torch steps, run here on the CPU: the same masked squared distances at the same ranks.
+    import torch
+
+    from sklearn_id._neighbors import _clouds
+
+    distinct = _clouds.distinct_clouds(clouds)[0]
+    size = max(cloud.shape[0] for cloud in distinct)
+    real = np.zeros((len(distinct), size), dtype=bool)
+    points = np.zeros((len(distinct), size, 12))
+    for index, cloud in enumerate(distinct):
+        points[index, : len(cloud)] = cloud - cloud.mean(axis=0)
+        real[index, : len(cloud)] = True
+    ranks = np.array([1, 2, 8])
+    on_host = _clouds._squared_ranks_numpy(points, real, ranks)
+    by_torch = _clouds._squared_ranks_torch(points, real, ranks, torch.device("cpu"))
+    for index, cloud in enumerate(distinct):
+        np.testing.assert_allclose(by_torch[index, : len(cloud)], on_host[index, : len(cloud)], rtol=1e-9)
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="no CUDA device")
+@pytest.mark.parametrize("estimator", [TwoNNDimension(), GRIDEDimension(n1=4, n2=8)])
+def test_the_batched_clouds_on_cuda_equal_the_cpu(clouds, estimator):
+    on_cuda = cloud_dimensions(clone(estimator).set_params(device="cuda"), clouds)
+    on_cpu = cloud_dimensions(clone(estimator).set_params(device="cpu"), clouds)
+    np.testing.assert_allclose(on_cuda[["id", "scale"]], on_cpu[["id", "scale"]], rtol=1e-9)
+    assert on_cuda["n_points"].tolist() == on_cpu["n_points"].tolist()
