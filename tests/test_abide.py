@@ -76,6 +76,7 @@ def test_the_vectorised_kstar_equals_the_loop(rng, dimension):
     np.testing.assert_array_equal(saturated, found == 59)
 
 
+@pytest.mark.slow
 def test_auto_grows_only_the_lists_that_need_it_and_equals_every_neighbour_listed():
     X = STORED["moebius"][:800]
     every = ABIDEDimension(max_neighbors=799, device="cpu").fit(X)
@@ -161,6 +162,7 @@ def test_transform_pools_each_samples_kstar_neighbourhood():
     assert estimator.get_feature_names_out().tolist() == ["abidedimension0"]
 
 
+@pytest.mark.slow
 def test_a_graph_of_tensors_gives_the_numbers_of_the_host():
     X = STORED["moebius"][:400]
     for method in ("binomial", "gride"):
@@ -189,6 +191,7 @@ def test_resamples_read_off_one_graph_equal_refitting(rng, monkeypatch):
         assert reused[3] == pytest.approx(refitted[3], rel=1e-12)
 
 
+@pytest.mark.slow
 def test_a_depth_profile_searches_each_layer_once_and_reports_the_scale(monkeypatch):
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(20, 32), torch.nn.Tanh(), torch.nn.Linear(32, 16))

@@ -66,7 +66,7 @@ def digits_net(digits):
         (lambda: models.resnet18(weights=None), "layer1"),
         (lambda: models.resnet18(weights=None), "avgpool"),
         (lambda: models.alexnet(weights=None), "features.5"),
-        (lambda: models.vgg11(weights=None), "features.10"),
+        pytest.param(lambda: models.vgg11(weights=None), "features.10", marks=pytest.mark.slow),  # 130M parameters
     ],
     ids=["resnet18-layer1", "resnet18-avgpool", "alexnet-pool2", "vgg11-pool4"],
 )

@@ -54,6 +54,7 @@ def test_an_unusable_device_is_explained(device, capsys):
     assert f"argument --device: device={device!r} {expected}" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_help_runs_as_a_module():
     result = subprocess.run([sys.executable, "-m", "sklearn_id", "--help"], capture_output=True, text=True)
     assert result.returncode == 0
@@ -254,6 +255,7 @@ def test_layers_with_an_image_too_small_for_the_model_is_one_line(model, message
     assert message in error
 
 
+@pytest.mark.slow
 def test_a_checkpoint_is_loaded_into_the_architecture(image_folder, tmp_path, capsys):
     torch.manual_seed(3)
     model = torchvision.models.get_model("resnet18", weights=None)
@@ -296,6 +298,7 @@ def test_a_wrong_checkpoint_is_a_one_line_error(image_folder, tmp_path, capsys, 
     assert message in error and len(error.splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_gride_and_resampling_flags_reach_the_profile(image_folder, tmp_path, capsys):
     argv = ["profile", "--model", "torchvision:resnet18", "--images", str(image_folder), "--layers", "avgpool"]
     torch.manual_seed(0)
@@ -336,6 +339,7 @@ def test_gride_and_resampling_flags_reach_the_profile(image_folder, tmp_path, ca
     np.testing.assert_allclose(table[["id", "id_std"]], expected.profile_[["id", "id_std"]], rtol=1e-9)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("flag", "method"), [("abide", "binomial"), ("agride", "gride")])
 def test_the_abide_estimators_reach_the_profile_with_their_scale(image_folder, tmp_path, capsys, flag, method):
     argv = ["profile", "--model", "torchvision:resnet18", "--images", str(image_folder), "--layers", "maxpool,fc"]
