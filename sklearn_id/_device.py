@@ -24,6 +24,7 @@ __all__ = [
     "fits_on_device",
     "float32_precision",
     "is_tensor",
+    "placed_device",
     "preferred_device",
     "preferring_device",
     "resolve_device",
@@ -70,12 +71,53 @@ def count_nonfinite(X):
     return int(np.size(X) - np.count_nonzero(np.isfinite(X)))
 
 
+def placed_device(module):
+    """Where the inputs of a model that must stay where it is go; None for a model the package may move.
+
+    A model stays where it is when accelerate dispatched it (an
+    ``hf_device_map``, or accelerate's hooks on its modules: some of it may be
+    offloaded to the CPU or to disk, or spread over several GPUs), or when
+    its parameters and buffers already live on more than one device. Its
+    inputs go to the device of its first module (the embedding), the host
+    when that module is offloaded; accelerate's hooks move them on from there.
+    """
+    device_map = getattr(module, "hf_device_map", None)
+    hooked = any(hasattr(sub, "_hf_hook") for sub in module.modules())
+    tensors = [*module.parameters(), *module.buffers()]
+    devices = {str(tensor.device) for tensor in tensors if tensor.device.type != "meta"}
+    if not device_map and not hooked and len(devices) <= 1:
+        return None
+    if device_map:
+        first = next(iter(device_map.values()))
+        first = f"cuda:{first}" if isinstance(first, int) else str(first)
+        return "cpu" if first in ("disk", "meta") else first
+    first = next((str(t.device) for t in tensors if t.device.type != "meta"), "cpu")
+    return first
+
+
+def _placed_on(device, placed):
+    """``placed``, unless ``device`` names another device: a model dispatched over its devices is not moved."""
+    if device != "auto":
+        asked = resolve_device(device)
+        if asked == "cuda":
+            import torch
+
+            asked = f"cuda:{torch.cuda.current_device()}"
+        if asked != placed:
+            raise ValueError(
+                f"The model is dispatched over its devices (its first module is on {placed!r}), so it is used "
+                f"where it lives and device={device!r} cannot be honoured: pass device='auto' or "
+                f"device={placed!r}."
+            )
+    return placed
+
+
 def _is_torch_device(value):
     # Checked by name, so that validating a parameter never imports torch.
     return type(value).__name__ == "device" and type(value).__module__ == "torch"
 
 
-def resolve_device(device, preferred=None):
+def resolve_device(device, preferred=None, *, placed=None):
     """The device, as a string, that a ``device`` parameter asks for.
 
     Parameters
@@ -85,6 +127,10 @@ def resolve_device(device, preferred=None):
     preferred : str or torch.device, default=None
         What ``"auto"`` means for this model: a skorch net's ``device``. A
         preferred CUDA device on a machine without one falls back to the CPU.
+    placed : str, default=None
+        For a model used where it lives (:func:`placed_device`), the device
+        of its inputs: what ``"auto"`` means, and the only other device
+        accepted.
 
     Returns
     -------
@@ -104,6 +150,8 @@ def resolve_device(device, preferred=None):
     """
     if not DEVICE_CONSTRAINT.is_satisfied_by(device):
         raise ValueError(f"device={device!r} is not {DEVICE_CONSTRAINT}.")
+    if placed is not None:
+        return _placed_on(str(device), placed)
     device = str(device)
     if device == "auto":
         if preferred is not None:

@@ -18,7 +18,7 @@ from numbers import Integral
 import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from sklearn_id._device import DEVICE_CONSTRAINT, PRECISIONS, float32_precision, resolve_device
+from sklearn_id._device import DEVICE_CONSTRAINT, PRECISIONS, float32_precision, placed_device, resolve_device
 from sklearn_id._hooks import Capture, StopForward, first_tensor, forward_hooks, in_this_thread
 from sklearn_id._inputs import ModelInput, batch_length, batch_mask, batch_slice, batch_to, is_text
 from sklearn_id._pooling import POOLINGS, pool, pooled_width, resolve_pooling
@@ -151,17 +151,21 @@ def check_token_layers(layers, has_tokens):
 
 
 @contextmanager
-def _prepared(module, device, precision):
-    """Eval mode on ``device``, in ``precision``, for the block; modes, device and torch's flags restored after."""
+def _prepared(module, device, precision, *, move=True):
+    """Eval mode on ``device``, in ``precision``, for the block; modes, device and torch's flags restored after.
+
+    With ``move=False`` (a model used where it lives) only its modes change.
+    """
     import torch
 
     def save():
-        first = next(module.parameters(), None)
+        first = next(module.parameters(), None) if move else None
         return [(sub, sub.training) for sub in module.modules()], first.device if first is not None else None
 
     def apply():
         module.eval()
-        module.to(device)
+        if move:
+            module.to(device)
 
     def restore(saved):
         modes, original_device = saved
@@ -225,7 +229,8 @@ class ActivationReader:
     def __init__(self, model, settings=ReadSettings()):
         self.module, preferred = resolve_module(model)
         _check_initialised(self.module)
-        self.device = resolve_device(settings.device, preferred)
+        self.placed = placed_device(self.module)
+        self.device = resolve_device(settings.device, preferred, placed=self.placed)
         self.dtype = _input_dtype(self.module)
         self.batch_size = settings.batch_size
         self.progress = settings.progress
@@ -277,7 +282,10 @@ class ActivationReader:
             return hook
 
         named = [(name, sub) for name, sub in self.module.named_modules() if name]
-        with forward_hooks(named, make_hook), _prepared(self.module, self.device, self.precision):
+        with (
+            forward_hooks(named, make_hook),
+            _prepared(self.module, self.device, self.precision, move=self.placed is None),
+        ):
             self._run(batch)
         table = pd.DataFrame(rows, columns=["layer", "type", "output_shape"])
         table["n_features"] = [self._width(shape, tokens) for shape in table["output_shape"]]
@@ -322,7 +330,10 @@ class ActivationReader:
         named = [(name, sub) for name, sub in modules.items() if name]
         handle = modules[layer].register_forward_pre_hook(in_this_thread(pre_hook), with_kwargs=True)
         try:
-            with forward_hooks(named, make_hook), _prepared(self.module, self.device, self.precision):
+            with (
+                forward_hooks(named, make_hook),
+                _prepared(self.module, self.device, self.precision, move=self.placed is None),
+            ):
                 self._run(batch)
         finally:
             handle.remove()
@@ -368,7 +379,7 @@ class ActivationReader:
         capture = Capture([(name, sub) for name, sub in self.module.named_modules() if name in layers])
         writer = _RowWriter(inputs, self, feature_slices or {}, on_device)
         bar = tqdm(total=inputs.n_samples, disable=not self.progress, desc="activations", unit="sample")
-        with capture.hooks(), _prepared(self.module, self.device, self.precision), bar:
+        with capture.hooks(), _prepared(self.module, self.device, self.precision, move=self.placed is None), bar:
             for start, batch in inputs.batches(self.batch_size):
                 for offset, chunk in self._passes(batch, start, before=capture.clear) if capture.hooked else ():
                     capture.check_all_ran()

@@ -1,0 +1,88 @@
+"""Models that live where they were put: dispatched by accelerate (CPU and disk offload) or spread over devices."""
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+accelerate = pytest.importorskip("accelerate")
+transformers = pytest.importorskip("transformers")
+
+from sklearn_id import DepthProfile, LayerActivationTransformer  # noqa: E402
+
+from _float32 import assert_float32_close  # noqa: E402
+
+LAYERS = ["drop", "h.0", "h.1", "h.2", "h.3", "ln_f"]
+
+
+@pytest.fixture
+def in_memory():
+    torch.manual_seed(0)
+    config = transformers.GPT2Config(n_layer=4, n_embd=64, n_head=4, n_positions=32, vocab_size=100)
+    return transformers.GPT2Model(config).eval()
+
+
+@pytest.fixture
+def dispatched(in_memory, tmp_path):
+    # Two blocks offloaded to disk, the rest on the CPU: accelerate's hooks load them for each forward pass.
+    device_map = {name: "disk" if name in ("h.1", "h.2") else "cpu" for name in ["wte", "wpe", *LAYERS]}
+    model = accelerate.dispatch_model(copy.deepcopy(in_memory), device_map=device_map, offload_dir=tmp_path)
+    assert {str(p.device) for p in model.parameters()} == {"cpu", "meta"}  # offloaded: no weights in memory
+    return model
+
+
+@pytest.fixture
+def tokens():
+    ids = np.random.default_rng(0).integers(0, 100, size=(60, 16))
+    return {"input_ids": ids, "attention_mask": np.ones_like(ids)}
+
+
+def state(model):
+    """What a call must leave as it found: device map, each tensor's device, accelerate's hooks, modes, our hooks."""
+    return (
+        dict(model.hf_device_map),
+        [(name, str(tensor.device)) for name, tensor in [*model.named_parameters(), *model.named_buffers()]],
+        [(name, type(getattr(sub, "_hf_hook", None)).__name__) for name, sub in model.named_modules()],
+        [sub.training for sub in model.modules()],
+        [len(sub._forward_hooks) + len(sub._forward_pre_hooks) for sub in model.modules()],
+    )
+
+
+def test_a_model_offloaded_to_disk_reads_the_activations_of_the_model_in_memory(in_memory, dispatched, tokens):
+    before = state(dispatched)
+    for layer in LAYERS:
+        reading = LayerActivationTransformer(dispatched, layer, pooling="mean").fit_transform(tokens)
+        expected = LayerActivationTransformer(in_memory, layer, pooling="mean", device="cpu").fit_transform(tokens)
+        np.testing.assert_allclose(reading, expected, rtol=0, atol=1e-6 * np.abs(expected).max())
+    assert state(dispatched) == before
+
+
+def test_a_dispatched_model_profiles_like_the_model_in_memory(in_memory, dispatched, tokens):
+    before = state(dispatched)
+    settings = {"layers": LAYERS, "pooling": "mean", "n_resamples": 2, "random_state": 0}
+    profile = DepthProfile(dispatched, **settings).fit(tokens).profile_
+    expected = DepthProfile(in_memory, device="cpu", **settings).fit(tokens).profile_
+    np.testing.assert_allclose(profile[["id", "id_std", "pca_id"]], expected[["id", "id_std", "pca_id"]], rtol=1e-6)
+    assert state(dispatched) == before
+
+
+def test_a_failed_call_leaves_the_dispatched_model_as_it_was(dispatched):
+    before = state(dispatched)
+    ids = np.ones((8, 40), dtype=np.int64)  # more tokens than the 32 positions: the first forward pass fails
+    with pytest.raises(ValueError, match="failed on its first batch.*IndexError"):
+        LayerActivationTransformer(dispatched, "h.2", pooling="mean").fit_transform({"input_ids": ids})
+    assert state(dispatched) == before
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_a_model_spread_over_the_gpu_and_the_cpu_stays_there_and_names_its_device(in_memory, tokens):
+    device_map = {name: "cpu" if name in ("h.2", "h.3", "ln_f") else 0 for name in ["wte", "wpe", *LAYERS]}
+    spread = accelerate.dispatch_model(copy.deepcopy(in_memory), device_map=device_map)
+    before = state(spread)
+    reading = LayerActivationTransformer(spread, "h.3", pooling="mean").fit_transform(tokens)
+    expected = LayerActivationTransformer(in_memory, "h.3", pooling="mean", device="cpu").fit_transform(tokens)
+    assert_float32_close(reading, expected, in_memory)  # the GPU's float32 kernels round differently
+    with pytest.raises(ValueError, match="used where it lives.*pass device='auto' or device='cuda:0'"):
+        LayerActivationTransformer(spread, "h.3", pooling="mean", device="cpu").fit_transform(tokens)
+    assert state(spread) == before
