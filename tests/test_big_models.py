@@ -1,4 +1,4 @@
-"""Models that live where they were put: dispatched by accelerate (CPU and disk offload) or spread over devices."""
+"""Big models where they live: dispatched by accelerate (CPU and disk offload), spread over devices, in bf16."""
 
 import copy
 
@@ -11,7 +11,7 @@ transformers = pytest.importorskip("transformers")
 
 from sklearn_id import DepthProfile, LayerActivationTransformer  # noqa: E402
 
-from _float32 import assert_float32_close  # noqa: E402
+from _float32 import SIGMAS, assert_float32_close  # noqa: E402
 
 LAYERS = ["drop", "h.0", "h.1", "h.2", "h.3", "ln_f"]
 
@@ -86,3 +86,17 @@ def test_a_model_spread_over_the_gpu_and_the_cpu_stays_there_and_names_its_devic
     with pytest.raises(ValueError, match="used where it lives.*pass device='auto' or device='cuda:0'"):
         LayerActivationTransformer(spread, "h.3", pooling="mean", device="cpu").fit_transform(tokens)
     assert state(spread) == before
+
+
+def test_a_bf16_model_runs_in_its_own_dtype_and_profiles(in_memory, tokens):
+    half = copy.deepcopy(in_memory).to(torch.bfloat16)
+    reading = LayerActivationTransformer(half, "h.3", pooling="mean", device="cpu").fit_transform(tokens)
+    expected = LayerActivationTransformer(in_memory, "h.3", pooling="mean", device="cpu").fit_transform(tokens)
+    assert reading.dtype == np.float32 and next(half.parameters()).dtype == torch.bfloat16
+    # In bf16 every weight matrix, its input and its output are rounded to 8 bits (unit roundoff 2**-9, relative):
+    # three perturbations per matrix, adding like a random walk along the L matrices of the path.
+    matrices = sum(1 for p in half.parameters() if p.dim() >= 2)
+    relative = np.linalg.norm(reading - expected) / np.linalg.norm(expected)
+    assert relative < SIGMAS * np.sqrt(3 * matrices) * 2.0**-9
+    profile = DepthProfile(half, layers=LAYERS, pooling="mean", n_resamples=2, random_state=0, device="cpu").fit(tokens)
+    assert np.isfinite(profile.profile_[["id", "id_std", "pca_id"]].to_numpy()).all()
