@@ -309,7 +309,11 @@ class ActivationReader:
         """Names of the modules whose output is the very tensor ``layer`` takes as its first input, in forward order.
 
         Used to find a transformer's embedding output: the tensor its first
-        block reads.
+        block reads. When no module before ``layer`` returns it (the sum of
+        the embeddings is computed in a forward method), the modules inside
+        ``layer`` that pass it on unchanged are named instead: the hook point
+        of the residual stream's start, as TransformerLens's
+        ``blocks.0.hook_in``.
         """
         batch = self.inputs(example_input).example()
         produced = []
@@ -322,8 +326,8 @@ class ActivationReader:
 
         def make_hook(name):
             def hook(_sub, _inputs, output):
-                if not received:
-                    produced.append((name, first_tensor(output)))
+                if not received or name.startswith(f"{layer}."):
+                    produced.append((name, first_tensor(output), bool(received)))
 
             return hook
 
@@ -339,7 +343,8 @@ class ActivationReader:
             handle.remove()
         if not received:
             return []
-        return [name for name, tensor in produced if tensor is received[0]]
+        before = [name for name, tensor, inside in produced if not inside and tensor is received[0]]
+        return before or [name for name, tensor, inside in produced if inside and tensor is received[0]]
 
     def read(self, layers, X, *, feature_slices=None, on_device=False):
         """Outputs of several layers for every sample of ``X``, in one pass over the data.
