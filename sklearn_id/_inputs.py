@@ -146,6 +146,7 @@ class ModelInput:
             self.kind = "mapping"
             self.X = _check_mapping(X)
             _check_vocabulary(self.X.get("input_ids"), module)
+            _check_positions(self.X.get("input_ids"), module)
         elif isinstance(X, Dataset):
             self.kind = "dataset"
         elif isinstance(X, str):
@@ -333,6 +334,37 @@ def _check_vocabulary(ids, module):
             f"X['input_ids'] holds ids from {low} to {high}, but the model's embedding has "
             f"{embedding.num_embeddings} rows (ids 0 to {embedding.num_embeddings - 1}): tokenize with the "
             "model's own tokenizer."
+        )
+
+
+def _check_positions(ids, module):
+    """Sequences no longer than a learned table of positions (GPT-2's ``wpe``, BERT's ``position_embeddings``).
+
+    A model whose config names its positions and that holds an embedding of
+    exactly that many rows besides its input embedding fails on longer
+    sequences with an ``IndexError`` deep in its forward; rotary or relative
+    positions have no such table and are not limited here.
+    """
+    import torch
+
+    if ids is None or module is None or torch.as_tensor(ids).dim() != 2:
+        return
+    limit = model_max_length(module)
+    getter = getattr(module, "get_input_embeddings", None)
+    try:
+        tokens = getter() if callable(getter) else None
+    except NotImplementedError:
+        tokens = None
+    tables = [
+        sub
+        for sub in module.modules()
+        if isinstance(sub, torch.nn.Embedding) and sub is not tokens and sub.num_embeddings == limit
+    ]
+    length = torch.as_tensor(ids).shape[1]
+    if limit is not None and tables and length > limit:
+        raise ValueError(
+            f"X['input_ids'] has {length} tokens per sample, but the model's position embedding holds {limit} "
+            f"positions: cut the sequences to at most {limit} tokens (truncation=True, max_length={limit})."
         )
 
 

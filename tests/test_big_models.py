@@ -69,9 +69,10 @@ def test_a_dispatched_model_profiles_like_the_model_in_memory(in_memory, dispatc
 
 def test_a_failed_call_leaves_the_dispatched_model_as_it_was(dispatched):
     before = state(dispatched)
-    ids = np.ones((8, 40), dtype=np.int64)  # more tokens than the 32 positions: the first forward pass fails
+    ids = np.full((8, 16), 7)
+    ids[5:, -1] = 500  # beyond the embedding's 100 rows, in the first batch: the forward pass fails on it
     with pytest.raises(ValueError, match="failed on its first batch.*IndexError"):
-        LayerActivationTransformer(dispatched, "h.2", pooling="mean").fit_transform({"input_ids": ids})
+        LayerActivationTransformer(dispatched, "h.2", pooling="mean").fit_transform(torch.as_tensor(ids))
     assert state(dispatched) == before
 
 

@@ -212,6 +212,9 @@ def test_token_inputs_that_cannot_be_read_are_explained():
         LayerActivationTransformer(model, "h.0", device="cpu").fit_transform({"input_ids": ids})
     with pytest.raises(ValueError, match="The rows of X\\['input_ids'\\] have different lengths: pad them"):
         LayerActivationTransformer(model, "h.0", device="cpu").fit_transform({"input_ids": [[1, 2, 3], [4, 5]]})
+    # Longer than the learned table of 32 positions: said before any forward pass, not an IndexError inside it.
+    with pytest.raises(ValueError, match="has 40 tokens per sample, but the model's position embedding holds 32"):
+        LayerActivationTransformer(model, "h.0", device="cpu").fit_transform({"input_ids": np.ones((4, 40), int)})
 
 
 class _LeftPaddingTokenizer:
