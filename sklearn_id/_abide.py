@@ -205,6 +205,12 @@ class ABIDEDimension(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         ``max_neighbors="auto"``.
         """
         width = self.graph_neighbors
+        listed = int(graph.widths.min())
+        if listed < min(width, graph.n_points - 1):
+            raise ValueError(
+                f"The graph lists {listed} neighbours for some points, fewer than the {width} this estimator "
+                "reads (graph_neighbors): list at least that many, as neighbor_graph(X, graph_neighbors) does."
+            )
         if self.max_neighbors != "auto":
             graph = graph.limited(width)
         fit = self._iterate(graph)

@@ -43,21 +43,33 @@ def _log_cosh(x):
 def _test_rows(graph, rows, distances, indices, dimension, threshold):
     """The test on ``rows`` (lists of one width): k* where decided, and what each undecided row lacks.
 
+    The columns are tested in chunks that double (16, 32, ...); a row leaves
+    at its first stop, so a test that ends early reads only its first chunk.
     Returns ``kstar`` (meaningless where ``short``), ``saturated`` (every
     test passed) and ``short`` (a test needs a neighbour's list beyond what it
     holds).
     """
     width = distances.shape[1]
-    columns = np.arange(2, width - 2)  # j = columns + 2 runs from 4 to width - 1
-    own = distances[:, 2 : width - 2]
-    theirs = graph.distances_at(indices[:, 3 : width - 1], columns[None, :])
-    with np.errstate(invalid="ignore"):
-        statistic = 4.0 * (columns + 1) * _log_cosh(0.5 * dimension * (np.log(own) - np.log(theirs)))
-        rejected = statistic > threshold
-    stop = rejected | np.isnan(theirs)
-    stopped = stop.any(axis=1)
-    first = np.argmax(stop, axis=1)
-    failed = stopped & rejected[np.arange(rows.size), first] if columns.size else stopped
+    first = np.zeros(rows.size, dtype=np.int64)
+    failed = np.zeros(rows.size, dtype=bool)
+    stopped = np.zeros(rows.size, dtype=bool)
+    active = np.arange(rows.size)
+    start, chunk = 2, 16  # column c tests j = c + 2, from 4 to width - 1
+    while active.size and start < width - 2:
+        columns = np.arange(start, min(start + chunk, width - 2))
+        own = distances[active, columns[0] : columns[-1] + 1]
+        theirs = graph.distances_at(indices[active, columns[0] + 1 : columns[-1] + 2], columns[None, :])
+        with np.errstate(invalid="ignore"):
+            statistic = 4.0 * (columns + 1) * _log_cosh(0.5 * dimension * (np.log(own) - np.log(theirs)))
+            rejected = statistic > threshold
+        stop = rejected | np.isnan(theirs)
+        hit = stop.any(axis=1)
+        where = np.argmax(stop, axis=1)[hit]
+        first[active[hit]] = columns[where] - 2
+        failed[active[hit]] = rejected[np.flatnonzero(hit), where]
+        stopped[active[hit]] = True
+        active = active[~hit]
+        start, chunk = start + chunk, 2 * chunk
     kstar = np.where(failed, first + MIN_KSTAR, width - 1)
     return kstar, ~stopped, stopped & ~failed
 

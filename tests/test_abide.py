@@ -133,6 +133,8 @@ def test_too_few_points_a_constant_cloud_and_bad_settings_are_clear_errors():
         ABIDEDimension(device="cpu").fit(np.repeat(np.eye(4), 3, axis=0))
     with pytest.raises(ValueError, match="ABIDE .* at least 5 distinct points, got 4"):
         ABIDEDimension(device="cpu").dimension_from_graph(neighbor_graph(np.eye(4), 3)[0])
+    with pytest.raises(ValueError, match="lists 10 neighbours for some points, fewer than the 100"):
+        ABIDEDimension(max_neighbors=100).dimension_from_graph(neighbor_graph(STORED["gaussian"], 10)[0])
     with pytest.raises(ValueError, match="identical"):
         ABIDEDimension(device="cpu").fit(np.ones((50, 3)))
     for settings in [{"alpha": 0.0}, {"ratio": 1.5}, {"max_neighbors": 3}, {"method": "twonn"}, {"n_iter": 0}]:
