@@ -11,8 +11,8 @@ run GRIDE on each prompt's token cloud at every layer of a language model.
 Here both run on the character-level GPT-2 of the previous example (its
 config: 4 blocks, width 128; with 128 positions), trained for 150 steps of 16
 windows of 128 characters of the standard library's docstrings (about a
-minute on two CPU cores). The texts are 48 held-out windows of 128
-characters, written by people, and 48 texts the model wrote itself: each
+minute on two CPU cores). The texts are 32 held-out windows of 128
+characters, written by people, and 32 texts the model wrote itself: each
 starts from the first 16 characters of another held-out window, then 112
 characters are sampled, one at a time, from the model's next-character
 distribution at temperature 0.7. ``DepthProfile(per_sample=True)`` gives
@@ -23,16 +23,16 @@ small for Viswanathan et al.'s ranks 32-64).
 
 What it shows, honestly, in one run on a 2-core CPU. The model reaches 4.2
 bits per character on the held-out texts, and its samples look like
-docstrings only from afar ("Consin clin ortheltTh Ipiltim on arpin..."). At
-the embedding output the generated texts have the higher PHD (median 10.6
-against 9.5; a human text lies above a generated one in only 20% of the
+docstrings only from afar ("Consintirule then fele ad an s ISeretolr..."). At
+the embedding output the generated texts have the higher PHD (median 10.8
+against 9.3; a human text lies above a generated one in only 12% of the
 pairs): the samples mix characters less regularly than docstrings do. From
 the first block on, both IDs stay slightly higher for the generated texts
-(PHD medians 1.9 against 1.8, 24-42% of pairs; GRIDE 1.2-1.3 against 1.0-1.3,
-28-34% of pairs). So this small model does not reproduce the RoBERTa
-finding, whose generated texts are fluent and come from far larger models;
-what a per-text ID separates here is how far the samples are from the text
-the model learned.
+(PHD medians 1.8-2.0 against 1.8-1.9, 25-44% of pairs; GRIDE 1.2-1.4 against
+1.0-1.2, 26-28% of pairs). So this small model does not reproduce the
+RoBERTa finding, whose generated texts are fluent and come from far larger
+models; what a per-text ID separates here is how far the samples are from
+the text the model learned.
 """
 
 import math
@@ -58,7 +58,7 @@ alphabet = sorted(set(text))
 codes = np.array([alphabet.index(char) for char in text], dtype=np.int64)
 split = int(0.9 * len(codes))
 train, held_out = codes[:split], codes[split:]
-LENGTH, PROMPT, N_TEXTS = 128, 16, 48
+LENGTH, PROMPT, N_TEXTS = 128, 16, 32
 
 
 def windows(codes, n, rng, length):
@@ -156,5 +156,5 @@ for ax, (name, table) in zip(axes, tables.items()):
     ax.legend(frameon=False)
 axes[0].set_title("persistent-homology dimension")
 axes[1].set_title("GRIDE at ranks 8-16")
-figure.suptitle("One ID per text: 48 docstring windows against 48 texts the model wrote (quartiles shaded)")
+figure.suptitle("One ID per text: 32 docstring windows against 32 texts the model wrote (quartiles shaded)")
 figure.savefig("per_text_id.png", dpi=110, bbox_inches="tight")
