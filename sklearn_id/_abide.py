@@ -5,12 +5,12 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context
-from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from sklearn_id._abide_steps import binomial_step, gride_step, pooled_dimensions
-from sklearn_id._base import UndersampledWarning, search_device, undersampled
-from sklearn_id._device import DEVICE_CONSTRAINT, resolve_device
+from sklearn_id._base import NeighborSearchMixin, UndersampledWarning, search_device, undersampled
+from sklearn_id._device import DEVICE_CONSTRAINT
 from sklearn_id._kstar import MIN_KSTAR, kstar
 from sklearn_id._neighbors import fitted_reference, neighbor_graph, query_kneighbors, search_points
 from sklearn_id._twonn import twonn_linear_fit
@@ -26,7 +26,7 @@ class SaturatedNeighborhoodWarning(UserWarning):
     """Points whose k* reached the end of their neighbour lists (``max_neighbors``): their neighbourhoods were cut."""
 
 
-class ABIDEDimension(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class ABIDEDimension(NeighborSearchMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Intrinsic dimension at each point's largest neighbourhood of constant density (ABIDE, A-GRIDE).
 
     Every ID is an ID at some scale: too close, noise inflates it; too far,
@@ -155,15 +155,8 @@ class ABIDEDimension(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     @property
     def graph_neighbors(self):
         """Neighbours to list per point before the estimate (the graph seam); reading it validates the parameters."""
-        try:
-            self._validate_params()
-        except InvalidParameterError as error:
-            raise ValueError(str(error)) from None
+        self._check_params()
         return _AUTO_START if self.max_neighbors == "auto" else int(self.max_neighbors)
-
-    def neighbor_device(self, preferred=None):
-        """Where this estimator's neighbour searches run: ``device`` resolved, ``"auto"`` meaning ``preferred``."""
-        return resolve_device(self.device, preferred)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -298,15 +291,12 @@ class ABIDEDimension(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         check_is_fitted(self)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
         step = self._step
-        k_used = step.kstar
-        _, nearest = query_kneighbors(search_points(X, self.device_), 1, self._fit_X, device=self.device_)
-        sizes = k_used[nearest[:, 0]] + 1
-        _, indices = query_kneighbors(
-            search_points(X, self.device_), int(sizes.max()), self._fit_X, device=self.device_
-        )
-        mask = np.arange(indices.shape[1]) < sizes[:, None]
+        # One query for the largest neighbourhood any fitted point has; each sample's nearest is its first column.
+        largest = min(int(step.kstar.max()) + 1, self._fit_X.shape[0])
+        _, indices = query_kneighbors(search_points(X, self.device_), largest, self._fit_X, device=self.device_)
+        sizes = step.kstar[indices[:, 0]] + 1
         values = step.inner if step.method == "binomial" else step.log_mu
-        local = pooled_dimensions(values[indices], k_used[indices], mask, step.method, step.ratio)
+        local = pooled_dimensions(values[indices], step.kstar[indices], sizes, step.method, step.ratio)
         undefined = ~np.isfinite(local)
         if undefined.any():
             raise ValueError(

@@ -11,9 +11,8 @@ that a local estimate can pool the points of one neighbourhood only
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import elementwise
 
-from sklearn_id._gride import x_over_one_minus_exp
+from sklearn_id._gride import gride_roots, x_over_one_minus_exp
 
 __all__ = ["Step", "binomial_step", "gride_step", "pooled_dimensions"]
 
@@ -77,7 +76,7 @@ def gride_step(graph, kstar):
     near_distance = graph.distances_at(points, far // 2 - 1)
     far_distance = graph.distances_at(points, far - 1)
     log_mu = np.log(far_distance / near_distance)
-    dimension = float(pooled_dimensions(log_mu[None], kstar[None], np.ones((1, log_mu.size), dtype=bool), "gride")[0])
+    dimension = float(gride_roots(log_mu, far // 2, far))
     if not np.isfinite(dimension):
         raise ValueError(
             "Every point's neighbours at ranks k*/2 and k* are equidistant (as on a regular grid): GRIDE "
@@ -90,38 +89,20 @@ def gride_step(graph, kstar):
     return Step("gride", dimension, float(information**-0.5), float(scale), kstar, log_mu=log_mu)
 
 
-def pooled_dimensions(values, kstar, mask, method, ratio=np.nan):
-    """The estimate of ``method`` from each row's masked points: their ``inner`` counts or ``log_mu``, and k*.
+def pooled_dimensions(values, kstar, counts, method, ratio=np.nan):
+    """The estimate of ``method`` from each row's first ``counts`` points: their ``inner`` counts or ``log_mu``, and k*.
 
     Rows are neighbourhoods (the fit's one row: every point). Binomial: the
-    closed form; GRIDE: the likelihood's one root per row, found by scipy's
-    elementwise bracketing solver for all rows at once (inf where every
-    ``log_mu`` is 0, NaN where the binomial counts are all 0).
+    closed form (NaN where the counts are all 0); GRIDE: the likelihood's
+    root per row with each point's own ranks (:func:`~sklearn_id._gride.gride_roots`;
+    inf where every ``log_mu`` is 0).
     """
-    counts = mask.sum(axis=1)
+    real = np.arange(values.shape[-1]) < counts[:, None]
     if method == "binomial":
         with np.errstate(divide="ignore", invalid="ignore"):
-            mean_inner = np.where(mask, values, 0).sum(axis=1) / counts
-            mean_k = np.where(mask, kstar, 0).sum(axis=1) / counts
+            mean_inner = np.where(real, values, 0).sum(axis=1) / counts
+            mean_k = np.where(real, kstar, 0).sum(axis=1) / counts
             dimension = np.log(mean_inner / (mean_k - 1)) / np.log(ratio)
         return np.where(mean_inner > 0, dimension, np.nan)
     far = kstar + kstar % 2
-    near = far // 2
-    log_mu = np.where(mask, values, 0.0)
-    weight = np.where(mask, near - 1, 0)  # n2 - n1 - 1
-    total = (np.where(mask, far - 1, 0) * log_mu).sum(axis=1)
-
-    def score(d, rows):
-        h = x_over_one_minus_exp(d[:, None] * log_mu[rows])
-        return (counts[rows] - 1 + (weight[rows] * h).sum(axis=1)) / d - total[rows]
-
-    # The score is positive at (N - 1) / sum (n2 - 1) log mu and, as x / (1 - e^-x) <= 1 + x, negative beyond
-    # ((N - 1) + sum (n2 - n1 - 1)) / sum n1 log mu.
-    with np.errstate(divide="ignore", invalid="ignore"):
-        low = (counts - 1) / total
-        high = (counts - 1 + weight.sum(axis=1)) / (np.where(mask, near, 0) * log_mu).sum(axis=1)
-    dimension = np.full(counts.size, np.inf)
-    solvable = np.flatnonzero(total > 0)
-    if solvable.size:
-        dimension[solvable] = elementwise.find_root(score, (low[solvable], high[solvable]), args=(solvable,)).x
-    return dimension
+    return gride_roots(np.where(real, values, 0.0), far // 2, far, counts)

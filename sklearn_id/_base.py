@@ -46,6 +46,7 @@ from sklearn_id._warnings import find_stack_level
 
 __all__ = [
     "NeighborRatioMixin",
+    "NeighborSearchMixin",
     "UndersampledWarning",
     "check_log_ratios",
     "dimensions_with_resamples",
@@ -348,7 +349,30 @@ def _by_refitting(estimator, X, subsets, metric):
     return fitted_dimension(fitted), resampled, X.shape[0], float(getattr(final_step(fitted), "scale_", np.nan))
 
 
-class NeighborRatioMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
+class NeighborSearchMixin:
+    """What an estimator that searches neighbours itself shares: its search device, and its parameters checked."""
+
+    def neighbor_device(self, preferred=None):
+        """Where this estimator's neighbour searches run: ``device`` resolved, ``"auto"`` meaning ``preferred``.
+
+        The seam through which a caller that resolved its own device (a
+        profile, a scorer) runs this estimator's searches there.
+        """
+        return resolve_device(self.device, preferred)
+
+    def _check_params(self):
+        """The parameters validated, a plain ``ValueError`` when one is not.
+
+        A function validated by sklearn that reads a seam (``id_scaling``)
+        would otherwise relabel an ``InvalidParameterError`` with its own name.
+        """
+        try:
+            self._validate_params()
+        except InvalidParameterError as error:
+            raise ValueError(str(error)) from None
+
+
+class NeighborRatioMixin(NeighborSearchMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin):
     """The neighbour seam, fit-time neighbours and transform-time pools of ``TwoNNDimension`` and ``GRIDEDimension``.
 
     The host class has the parameters ``metric``, ``n_neighbors`` and
@@ -361,21 +385,8 @@ class NeighborRatioMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
     @property
     def neighbor_ranks(self):
         """The neighbour ranks the estimate reads, ``(near, far)``; reading it validates the parameters."""
-        try:
-            self._validate_params()
-        except InvalidParameterError as error:
-            # A plain ValueError: a function validated by sklearn that reads this
-            # (id_scaling) would otherwise relabel the message with its own name.
-            raise ValueError(str(error)) from None
+        self._check_params()
         return self._ranks()
-
-    def neighbor_device(self, preferred=None):
-        """Where this estimator's neighbour searches run: ``device`` resolved, ``"auto"`` meaning ``preferred``.
-
-        The seam through which a caller that resolved its own device (a
-        profile, a scorer) runs this estimator's searches there.
-        """
-        return resolve_device(self.device, preferred)
 
     def with_precomputed_distances(self):
         """A clone of this estimator that is fitted on a square matrix of distances (``metric="precomputed"``)."""

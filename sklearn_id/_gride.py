@@ -10,7 +10,7 @@ from sklearn.utils._param_validation import Interval, StrOptions, validate_param
 from sklearn_id._base import NeighborRatioMixin, check_log_ratios
 from sklearn_id._device import DEVICE_CONSTRAINT
 
-__all__ = ["GRIDEDimension", "gride_mle", "gride_mles", "x_over_one_minus_exp"]
+__all__ = ["GRIDEDimension", "gride_mle", "gride_mles", "gride_roots", "x_over_one_minus_exp"]
 
 
 def x_over_one_minus_exp(x):
@@ -19,47 +19,51 @@ def x_over_one_minus_exp(x):
         return np.where(x > 0, x / -np.expm1(-x), 1.0)
 
 
-def _score(d, log_mu, n1, n2, counts):
-    """Derivative of the GRIDE log-likelihood in ``d``, one value per row of ``log_mu``.
+def gride_roots(log_mu, n1, n2, counts=None):
+    """Maximum-likelihood GRIDE dimension of each row of ``log_mu`` (inf where all are 0).
 
-    With ``x = d log mu`` and ``k = n2 - n1`` it reads
-    ``((N - 1) + (k - 1) sum x / (1 - e^-x)) / d - (n2 - 1) sum log mu``,
-    which decreases from ``+inf`` to ``-n1 sum log mu``: one root. A row's
-    ``N = counts`` first entries are its ratios; the zeros padding it each
-    add exactly 1 to the sum, taken off again.
-    """
-    h = x_over_one_minus_exp(d[..., None] * log_mu).sum(axis=-1) - (log_mu.shape[-1] - counts)
-    return (counts - 1 + (n2 - n1 - 1) * h) / d - (n2 - 1) * log_mu.sum(axis=-1)
-
-
-def _solve(log_mu, n1, n2, counts=None):
-    """Maximum-likelihood dimension of each row of ``log_mu`` (inf where all are 0).
-
-    For ``n2 = n1 + 1`` the root is ``(N - 1) / ((n2 - 1) sum log mu)``. Otherwise
-    it lies in a closed-form bracket: at ``lo`` (that same value) the score is
-    positive; since ``x / (1 - e^-x) <= 1 + x`` it is negative beyond
-    ``hi = ((N - 1) + (k - 1) N) / (n1 sum log mu)``. scipy's elementwise
+    The score (derivative of the log-likelihood in ``d``) of a row reads,
+    with ``x = d log mu`` and ``k = n2 - n1``,
+    ``((N - 1) + sum (k - 1) x / (1 - e^-x)) / d - sum (n2 - 1) log mu``,
+    and decreases from ``+inf`` to ``-sum n1 log mu``: one root. Where every
+    ``k`` is 1 the root is ``lo = (N - 1) / sum (n2 - 1) log mu``. Otherwise it
+    lies in a closed-form bracket: the score is positive at ``lo`` and, since
+    ``x / (1 - e^-x) <= 1 + x``, negative beyond
+    ``hi = ((N - 1) + sum (k - 1)) / sum n1 log mu``. scipy's elementwise
     bracketing solver then finds every row's root to machine precision, all
-    rows at once. ``counts`` (2-D ``log_mu`` only): each row's number of
-    ratios, the rest of it zeros (clouds of different sizes, padded).
+    rows at once.
+
+    Parameters
+    ----------
+    log_mu : ndarray of shape (..., n_ratios)
+    n1, n2 : int, or ndarray of ``log_mu``'s shape
+        The ranks, one pair for all ratios or one per ratio (ABIDE's).
+    counts : ndarray, default=None
+        Each row's number of ratios, its first entries (2-D ``log_mu`` only);
+        the rest is padding (clouds of different sizes). None: every entry.
     """
     shape, n_ratios = log_mu.shape[:-1], log_mu.shape[-1]
     log_mu = log_mu.reshape(-1, n_ratios)
     counts = np.full(log_mu.shape[0], n_ratios) if counts is None else np.asarray(counts)
-    total = log_mu.sum(axis=-1)
-    with np.errstate(divide="ignore"):
-        low = (counts - 1) / ((n2 - 1) * total)
-        high = (counts - 1 + (n2 - n1 - 1) * counts) / (n1 * total)
-    if n2 - n1 == 1:
+    real = np.arange(n_ratios) < counts[:, None]
+    n1 = np.broadcast_to(n1, shape + (n_ratios,)).reshape(-1, n_ratios)
+    n2 = np.broadcast_to(n2, shape + (n_ratios,)).reshape(-1, n_ratios)
+    weight = np.where(real, n2 - n1 - 1, 0)
+    total = (np.where(real, n2 - 1, 0) * log_mu).sum(axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        low = (counts - 1) / total
+        high = (counts - 1 + weight.sum(axis=-1)) / (np.where(real, n1, 0) * log_mu).sum(axis=-1)
+    if not weight.any():
         return low.reshape(shape)
+
+    def score(d, rows):
+        h = x_over_one_minus_exp(d[:, None] * log_mu[rows])
+        return (counts[rows] - 1 + (weight[rows] * h).sum(axis=-1)) / d - total[rows]
+
     dimension = np.full(total.shape, np.inf)
     solvable = np.flatnonzero(total > 0)
-    result = elementwise.find_root(
-        lambda d, rows: _score(d, log_mu[rows], n1, n2, counts[rows]),
-        (low[solvable], high[solvable]),
-        args=(solvable,),
-    )
-    dimension[solvable] = result.x
+    if solvable.size:
+        dimension[solvable] = elementwise.find_root(score, (low[solvable], high[solvable]), args=(solvable,)).x
     return dimension.reshape(shape)
 
 
@@ -116,7 +120,7 @@ def gride_mle(mu, n1=1, n2=2):
     """
     if not 1 <= n1 < n2:
         raise ValueError(f"GRIDE needs 1 <= n1 < n2, got n1={n1} and n2={n2}.")
-    dimension = float(_solve(check_log_ratios(mu), n1, n2))
+    dimension = float(gride_roots(check_log_ratios(mu), n1, n2))
     if not np.isfinite(dimension):
         raise _lattice_error(n1, n2)
     return dimension
@@ -148,7 +152,7 @@ def gride_mles(ratios, n1=1, n2=2):
         padded = np.zeros((counts.size, counts.max()))
         for row, log_mu in enumerate(logs.values()):
             padded[row, : log_mu.size] = log_mu
-        for index, dimension in zip(logs, _solve(padded, n1, n2, counts)):
+        for index, dimension in zip(logs, gride_roots(padded, n1, n2, counts)):
             outcomes[index] = float(dimension) if np.isfinite(dimension) else _lattice_error(n1, n2)
     return outcomes
 
@@ -289,4 +293,4 @@ class GRIDEDimension(NeighborRatioMixin, TransformerMixin, BaseEstimator):
 
     def _local_dimension(self, log_mu):
         """GRIDE maximum likelihood of each row of log-ratios (see ``transform``)."""
-        return _solve(log_mu, self.n1, self.n2)
+        return gride_roots(log_mu, self.n1, self.n2)
