@@ -321,11 +321,7 @@ def _check_vocabulary(ids, module):
 
     if ids is None or module is None or len(ids) == 0:
         return
-    getter = getattr(module, "get_input_embeddings", None)
-    try:
-        embedding = getter() if callable(getter) else None
-    except NotImplementedError:
-        return
+    embedding = _input_embedding(module)
     if not isinstance(embedding, torch.nn.Embedding):
         return
     low, high = int(torch.as_tensor(ids).min()), int(torch.as_tensor(ids).max())
@@ -335,6 +331,15 @@ def _check_vocabulary(ids, module):
             f"{embedding.num_embeddings} rows (ids 0 to {embedding.num_embeddings - 1}): tokenize with the "
             "model's own tokenizer."
         )
+
+
+def _input_embedding(module):
+    """The token embedding a model names (Hugging Face's ``get_input_embeddings``), or None."""
+    getter = getattr(module, "get_input_embeddings", None)
+    try:
+        return getter() if callable(getter) else None
+    except NotImplementedError:
+        return None
 
 
 def _check_positions(ids, module):
@@ -347,23 +352,18 @@ def _check_positions(ids, module):
     """
     import torch
 
-    if ids is None or module is None or torch.as_tensor(ids).dim() != 2:
+    if ids is None or module is None:
         return
-    limit = model_max_length(module)
-    getter = getattr(module, "get_input_embeddings", None)
-    try:
-        tokens = getter() if callable(getter) else None
-    except NotImplementedError:
-        tokens = None
-    tables = [
-        sub
+    shape, limit = torch.as_tensor(ids).shape, model_max_length(module)
+    if len(shape) != 2 or limit is None or shape[1] <= limit:
+        return
+    tokens = _input_embedding(module)
+    if any(
+        isinstance(sub, torch.nn.Embedding) and sub is not tokens and sub.num_embeddings == limit
         for sub in module.modules()
-        if isinstance(sub, torch.nn.Embedding) and sub is not tokens and sub.num_embeddings == limit
-    ]
-    length = torch.as_tensor(ids).shape[1]
-    if limit is not None and tables and length > limit:
+    ):
         raise ValueError(
-            f"X['input_ids'] has {length} tokens per sample, but the model's position embedding holds {limit} "
+            f"X['input_ids'] has {shape[1]} tokens per sample, but the model's position embedding holds {limit} "
             f"positions: cut the sequences to at most {limit} tokens (truncation=True, max_length={limit})."
         )
 
