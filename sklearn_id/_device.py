@@ -91,8 +91,7 @@ def placed_device(module):
         first = next(iter(device_map.values()))
         first = f"cuda:{first}" if isinstance(first, int) else str(first)
         return "cpu" if first in ("disk", "meta") else first
-    first = next((str(t.device) for t in tensors if t.device.type != "meta"), "cpu")
-    return first
+    return next((str(t.device) for t in tensors if t.device.type != "meta"), "cpu")
 
 
 def _placed_on(device, placed):

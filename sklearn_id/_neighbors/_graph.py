@@ -70,11 +70,13 @@ class NeighborGraph:
     distances, indices : ndarray of shape (n_points, width)
         Each point's nearest neighbours in ascending distance (itself
         excluded), as :func:`~sklearn_id._neighbors.kneighbors` lists them.
+    listed : ndarray of shape (n_points,), default=None
+        How many of its columns each row lists; None: all of them.
     device : str, default="cpu"
         Where :meth:`grow` searches.
     """
 
-    def __init__(self, points, distances, indices, *, device="cpu"):
+    def __init__(self, points, distances, indices, *, listed=None, device="cpu"):
         self.points = points
         self.device = device
         self.n_points = distances.shape[0]
@@ -82,7 +84,10 @@ class NeighborGraph:
         self._tier = np.zeros(self.n_points, dtype=np.int64)
         self._position = np.arange(self.n_points)
         self._flat_lists = None
-        self._add_tier(np.arange(self.n_points), distances, indices)
+        listed = np.full(self.n_points, distances.shape[1]) if listed is None else listed
+        for width in np.unique(listed):
+            here = np.flatnonzero(listed == width)
+            self._add_tier(here, distances[here, :width], indices[here, :width])
 
     @property
     def widths(self):
@@ -147,7 +152,8 @@ class NeighborGraph:
     def limited(self, width):
         """The graph with every row listed to at most ``width`` neighbours (the same points)."""
         distances, indices = self.block(np.arange(self.n_points), width)
-        return _from_listed(self.points, distances, indices, np.minimum(self.widths, width), self.device)
+        listed = np.minimum(self.widths, width)
+        return NeighborGraph(self.points, distances, indices, listed=listed, device=self.device)
 
     def restricted(self, subset, width):
         """The graph of the points ``subset`` (sorted positions), each listed to ``width`` neighbours within it.
@@ -165,7 +171,9 @@ class NeighborGraph:
         found = np.minimum(inside.sum(axis=1), width)
         distances = np.take_along_axis(distances, order, axis=1)
         indices = within[np.maximum(np.take_along_axis(indices, order, axis=1), 0)]
-        graph = _from_listed(restrict_points(self.points, subset), distances, indices, found, self.device)
+        graph = NeighborGraph(
+            restrict_points(self.points, subset), distances, indices, listed=found, device=self.device
+        )
         return graph.grow(np.flatnonzero(found < width), width)
 
     def _add_tier(self, rows, distances, indices):
@@ -173,13 +181,3 @@ class NeighborGraph:
         self._tier[rows] = len(self._tiers)
         self._position[rows] = np.arange(rows.size)
         self._tiers.append((rows, np.ascontiguousarray(distances), np.ascontiguousarray(indices)))
-
-
-def _from_listed(points, distances, indices, listed, device):
-    """A graph whose row ``i`` lists the first ``listed[i]`` columns of ``distances`` and ``indices``."""
-    graph = NeighborGraph(points, distances[:, :0], indices[:, :0], device=device)
-    graph._tiers = []
-    for width in np.unique(listed):
-        here = np.flatnonzero(listed == width)
-        graph._add_tier(here, distances[here, :width], indices[here, :width])
-    return graph
