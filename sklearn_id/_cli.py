@@ -110,6 +110,14 @@ def _parser():
     )
     profile.add_argument("--out", type=output_folder, default=Path("."), help="folder for profile.csv and profile.png")
     profile.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="keep every layer's activations in DIR: the same model on the same data later runs no forward "
+        "pass (another --estimator, --n-resamples or --compare included), and a stopped run resumes",
+    )
+    profile.add_argument(
         "--seed", type=int, default=0, help="seed of the image draw, of random weights and of the subsamples"
     )
     profile.add_argument("--device", type=device_name, default="auto", help="auto (default), cpu, cuda or cuda:N")

@@ -128,6 +128,7 @@ def _depth_profile(args, loaded):
         compare=args.compare,
         per_class=args.per_class,
         per_sample=args.per_sample,
+        cache=args.cache,
     )
     return profile
 

@@ -205,25 +205,26 @@ class ModelInput:
         """The first sample, as a batch of one."""
         return next(self._batches(1))[1]
 
-    def batches(self, batch_size):
-        """Yield ``(start, batch)`` over all samples, in order."""
-        return self._batches(batch_size)
+    def batches(self, batch_size, *, start=0):
+        """Yield ``(start, batch)`` over the samples from ``start`` on, in order; earlier ones are never loaded."""
+        return self._batches(batch_size, start)
 
-    def _batches(self, batch_size):
+    def _batches(self, batch_size, first=0):
         import torch
-        from torch.utils.data import DataLoader
+        from torch.utils.data import DataLoader, Subset
 
         X = self.X
         if self.kind == "dataset":
             # A generator of its own: a DataLoader would otherwise draw its seed from torch's global one.
-            loader = DataLoader(X, batch_size=batch_size, shuffle=False, generator=torch.Generator())
-            start = 0
+            rest = X if first == 0 else Subset(X, range(first, self.n_samples))
+            loader = DataLoader(rest, batch_size=batch_size, shuffle=False, generator=torch.Generator())
+            start = first
             for batch in loader:
                 inputs = batch[0] if isinstance(batch, (tuple, list)) else batch
                 yield start, inputs
                 start += batch_length(inputs)
             return
-        for start in range(0, self.n_samples, batch_size):
+        for start in range(first, self.n_samples, batch_size):
             stop = start + batch_size
             if self.kind == "text":
                 yield start, self._encode(X[start:stop], start)

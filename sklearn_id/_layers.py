@@ -2,6 +2,7 @@
 
 import math
 
+from sklearn_id._base import has_neighbor_seam, takes_precomputed_distances
 from sklearn_id._neighbors import PiecewiseDistances
 from sklearn_id._pca import StandardisedSpectrum
 
@@ -9,6 +10,7 @@ __all__ = [
     "SplitLayer",
     "auto_checkpoints",
     "block_depths",
+    "check_split_layers",
     "count_rows",
     "minimum_samples",
     "output_shapes",
@@ -16,6 +18,7 @@ __all__ = [
     "relative_depths",
     "transformer_blocks",
     "transformer_checkpoints",
+    "whole_layer_needs",
 ]
 
 _POOLING = ("MaxPool", "AvgPool", "AdaptiveMaxPool", "AdaptiveAvgPool", "LPPool")
@@ -208,6 +211,34 @@ def plan_passes(widths, n_samples, memory_budget):
             offset += width
         passes.append(pieces)
     return passes
+
+
+def check_split_layers(passes, widths, needs):
+    """Raise when a layer is read in pieces (``passes``) but the fit computes ``needs``, which need it whole."""
+    split = sorted({layer for pieces in passes for layer, part in pieces.items() if part != slice(0, widths[layer])})
+    if split and needs:
+        raise ValueError(
+            f"Layer(s) {split} exceed memory_budget and would be read in pieces, but "
+            f"{'; '.join(needs)}. Raise memory_budget, or set pca_estimator=None."
+        )
+
+
+def whole_layer_needs(*, per_class, compare, per_sample, with_probe, pca_estimator, id_estimator):
+    """What a profile with these settings computes that needs each layer whole, not in pieces."""
+    needs = []
+    if per_class:
+        needs.append("per_class needs each class's rows of every layer")
+    if compare is not None:
+        needs.append("compare and the label overlap need every layer's activations")
+    if per_sample:
+        needs.append("per_sample needs each sample's rows of every layer")
+    if with_probe:
+        needs.append("the probe needs every layer's activations at once")
+    if pca_estimator not in ("auto", None):
+        needs.append("only the default PCA-ID (pca_estimator='auto') can be read in pieces")
+    if not has_neighbor_seam(id_estimator) and not takes_precomputed_distances(id_estimator):
+        needs.append(f"{type(id_estimator).__name__} cannot take the precomputed distances of a split layer")
+    return needs
 
 
 class SplitLayer:

@@ -1,5 +1,6 @@
 """DepthProfile: the intrinsic dimension of a network's representations, layer by layer."""
 
+import os
 from dataclasses import dataclass
 from numbers import Integral, Real
 
@@ -11,7 +12,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from sklearn_id._base import has_neighbor_seam, takes_distance_matrix, takes_precomputed_distances
+from sklearn_id._base import has_neighbor_seam, takes_distance_matrix
+from sklearn_id._cache import CachedReader
 from sklearn_id._classes import checked_labels, class_mean_table, sample_groups
 from sklearn_id._comparisons import checked_comparisons
 from sklearn_id._device import as_numpy, available_memory, fits_on_device
@@ -19,6 +21,7 @@ from sklearn_id._layer_row import PAPER_PCA_THRESHOLD, UndefinedLayerWarning, es
 from sklearn_id._layers import (
     SplitLayer,
     auto_checkpoints,
+    check_split_layers,
     count_rows,
     minimum_samples,
     output_shapes,
@@ -26,6 +29,7 @@ from sklearn_id._layers import (
     relative_depths,
     transformer_blocks,
     transformer_checkpoints,
+    whole_layer_needs,
 )
 from sklearn_id._pca import PCADimension
 from sklearn_id._per_sample import checked_clouds, estimate_clouds, sample_tables
@@ -190,6 +194,12 @@ class DepthProfile(BaseEstimator):
     exclude_special_tokens : bool, default=False
         With ``per_sample``, leave each sample's first and last token out of
         its cloud (RoBERTa's ``<s>`` and ``</s>``, as GPTID does).
+    cache : path-like, default=None
+        A folder that keeps each layer's pooled float32 activations on disk
+        (:mod:`sklearn_id._cache`): a later fit of the same model on the same
+        data, whatever its estimator or resamples, runs no forward pass, and a
+        stopped fit resumes after its last complete batch. Other weights,
+        data, pooling or precision make another entry of the folder.
 
     Attributes
     ----------
@@ -276,6 +286,7 @@ class DepthProfile(BaseEstimator):
         "samples_per_class": [Interval(Integral, 3, None, closed="left"), None],
         "per_sample": ["boolean"],
         "exclude_special_tokens": ["boolean"],
+        "cache": [str, os.PathLike, None],
     }
 
     def __init__(
@@ -306,6 +317,7 @@ class DepthProfile(BaseEstimator):
         samples_per_class=None,
         per_sample=False,
         exclude_special_tokens=False,
+        cache=None,
     ):
         self.model = model
         self.layers = layers
@@ -332,6 +344,7 @@ class DepthProfile(BaseEstimator):
         self.samples_per_class = samples_per_class
         self.per_sample = per_sample
         self.exclude_special_tokens = exclude_special_tokens
+        self.cache = cache
 
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y=None):
@@ -352,7 +365,11 @@ class DepthProfile(BaseEstimator):
 
         reader = ActivationReader.of(self)
         X = reader.inputs(X)
+        if self.cache is not None:
+            reader = CachedReader(reader, self.cache, X)
         plan = self._plan(reader, X, y)
+        if self.cache is not None:
+            reader.fill(plan.layers)  # one pass over the data for every layer the entry lacks
         rows = {} if plan.clouds is not None else {group.label: {} for group in plan.groups}
         held = {}
         with tqdm(total=len(plan.layers), disable=not self.progress, desc="layers", unit="layer") as bar:
@@ -421,12 +438,15 @@ class DepthProfile(BaseEstimator):
         measures, label_overlap = checked_comparisons(
             self.compare, y, pooling=self.pooling, n_samples=n_samples, widths=widths, memory_budget=memory_budget
         )
-        needs_points = [
-            *(["per_class needs each class's rows of every layer"] if self.per_class else []),
-            *(["compare and the label overlap need every layer's activations"] if self.compare is not None else []),
-            *(["per_sample needs each sample's rows of every layer"] if self.per_sample else []),
-        ]
-        self._check_split_layers(passes, widths, with_probe, id_estimator, needs_points)
+        needs = whole_layer_needs(
+            per_class=self.per_class,
+            compare=self.compare,
+            per_sample=self.per_sample,
+            with_probe=with_probe,
+            pca_estimator=self.pca_estimator,
+            id_estimator=id_estimator,
+        )
+        check_split_layers(passes, widths, needs)
         relative_depth, last_hidden = relative_depths(reader.module, table, blocks, layers)
         largest_pass = max(4 * n_samples * sum(part.stop - part.start for part in pieces.values()) for pieces in passes)
         return _Plan(
@@ -529,26 +549,6 @@ class DepthProfile(BaseEstimator):
                 f"give {smallest} points per estimate: lower the ranks, or profile more samples."
             )
         return n_samples
-
-    def _check_split_layers(self, passes, widths, with_probe, id_estimator, needs_points):
-        """A layer read in pieces works only with what can be computed from pieces."""
-        split = sorted(
-            {layer for pieces in passes for layer, part in pieces.items() if part != slice(0, widths[layer])}
-        )
-        if not split:
-            return
-        needs = list(needs_points)
-        if with_probe:
-            needs.append("the probe needs every layer's activations at once")
-        if self.pca_estimator not in ("auto", None):
-            needs.append("only the default PCA-ID (pca_estimator='auto') can be read in pieces")
-        if not has_neighbor_seam(id_estimator) and not takes_precomputed_distances(id_estimator):
-            needs.append(f"{type(id_estimator).__name__} cannot take the precomputed distances of a split layer")
-        if needs:
-            raise ValueError(
-                f"Layer(s) {split} exceed memory_budget and would be read in pieces, but "
-                f"{'; '.join(needs)}. Raise memory_budget, or set pca_estimator=None."
-            )
 
     def _draw_subsets(self, n_samples):
         """The random subsamples every layer shares."""

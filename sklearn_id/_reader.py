@@ -30,6 +30,7 @@ __all__ = [
     "READ_CONSTRAINTS",
     "ActivationReader",
     "ReadSettings",
+    "RowWriter",
     "check_layers",
     "check_token_layers",
     "resolve_module",
@@ -375,6 +376,17 @@ class ActivationReader:
             ``n_rows`` is the number of samples, or of real tokens with
             ``pooling="tokens"``.
         """
+        inputs = self.inputs(X)
+        return self.read_into(layers, inputs, RowWriter(inputs, self, feature_slices or {}, on_device))
+
+    def read_into(self, layers, X, writer, *, start=0):
+        """Run the forward passes of :meth:`read` from sample ``start`` on, handing every output to ``writer``.
+
+        ``writer`` is a :class:`RowWriter` (the activation cache's writes to
+        disk); its ``batch_done(stop)`` runs after each batch, once every
+        layer's rows up to sample ``stop`` are stored. Returns
+        ``writer.result()``.
+        """
         from tqdm.auto import tqdm
 
         layers = list(dict.fromkeys(layers))
@@ -382,17 +394,16 @@ class ActivationReader:
         inputs = self.inputs(X)
         check_token_layers(layers, inputs.has_tokens)
         capture = Capture([(name, sub) for name, sub in self.module.named_modules() if name in layers])
-        writer = _RowWriter(inputs, self, feature_slices or {}, on_device)
-        bar = tqdm(total=inputs.n_samples, disable=not self.progress, desc="activations", unit="sample")
+        bar = tqdm(total=inputs.n_samples - start, disable=not self.progress, desc="activations", unit="sample")
         with capture.hooks(), _prepared(self.module, self.device, self.precision, move=self.placed is None), bar:
-            for start, batch in inputs.batches(self.batch_size):
-                for offset, chunk in self._passes(batch, start, before=capture.clear) if capture.hooked else ():
+            for first, batch in inputs.batches(self.batch_size, start=start):
+                for offset, chunk in self._passes(batch, first, before=capture.clear) if capture.hooked else ():
                     capture.check_all_ran()
                     for name, tensor in capture.outputs.items():
-                        writer.store(name, start + offset, tensor, batch_length(chunk), batch_mask(chunk))
+                        writer.store(name, first + offset, tensor, batch_length(chunk), batch_mask(chunk))
                 if INPUT in layers:
-                    writer.store(INPUT, start, batch_to(batch, "cpu", self.dtype), batch_length(batch), None)
-                writer.written = start + batch_length(batch)
+                    writer.store(INPUT, first, batch_to(batch, "cpu", self.dtype), batch_length(batch), None)
+                writer.batch_done(first + batch_length(batch))
                 bar.update(batch_length(batch))
         return writer.result()
 
@@ -466,11 +477,12 @@ class ActivationReader:
             offset += batch_length(chunk)
 
 
-class _RowWriter:
+class RowWriter:
     """Each layer's pooled rows, written batch by batch into one float32 array allocated at its first batch.
 
     Every output row is written, or the call fails: no uninitialised memory
-    is ever returned as activations.
+    is ever returned as activations. ``rows`` is the one place an output
+    becomes rows; a subclass (the activation cache) may store them elsewhere.
     """
 
     def __init__(self, inputs, reader, feature_slices, on_device):
@@ -483,8 +495,8 @@ class _RowWriter:
         self.outputs = {}
         self.written = 0
 
-    def store(self, name, start, tensor, expected, mask):
-        """Pool ``tensor``, the output of ``expected`` samples from sample ``start``, and write its rows."""
+    def rows(self, name, start, tensor, expected, mask):
+        """``tensor``, the output of ``expected`` samples from sample ``start``, pooled into rows; its pooling."""
         if tensor.shape[0] != expected:
             raise ValueError(
                 f"Layer {name!r} returned {tensor.shape[0]} rows for a batch of {expected} samples: its "
@@ -498,14 +510,21 @@ class _RowWriter:
             )
         pooling = resolve_pooling(self.pooling, tuple(tensor.shape[1:]), self.tokens, name)
         rows = pool(tensor.detach(), mask, pooling, name)[:, self.feature_slices.get(name, slice(None))]
-        if not self.on_device:
-            rows = rows.to("cpu")
+        return (rows if self.on_device else rows.to("cpu")), pooling
+
+    def store(self, name, start, tensor, expected, mask):
+        """Pool ``tensor``, the output of ``expected`` samples from sample ``start``, and write its rows."""
+        rows, pooling = self.rows(name, start, tensor, expected, mask)
         if pooling == "tokens":
             self.outputs.setdefault(name, []).append(rows)
             return
         if name not in self.outputs:
             self.outputs[name] = self._empty((self.n_samples, rows.shape[1]))
         self.outputs[name][start : start + rows.shape[0]] = rows if self.on_device else rows.numpy()
+
+    def batch_done(self, stop):
+        """Every layer's rows of the samples before ``stop`` are stored."""
+        self.written = stop
 
     def _empty(self, shape):
         import torch

@@ -101,3 +101,24 @@ def test_a_bf16_model_runs_in_its_own_dtype_and_profiles(in_memory, tokens):
     assert relative < SIGMAS * np.sqrt(3 * matrices) * 2.0**-9
     profile = DepthProfile(half, layers=LAYERS, pooling="mean", n_resamples=2, random_state=0, device="cpu").fit(tokens)
     assert np.isfinite(profile.profile_[["id", "id_std", "pca_id"]].to_numpy()).all()
+
+
+def test_the_cache_fingerprints_offloaded_weights_from_disk_and_serves_the_dispatched_model(
+    in_memory, dispatched, tokens, tmp_path
+):
+    from sklearn_id._fingerprints import model_fingerprint
+
+    assert model_fingerprint(dispatched) == model_fingerprint(in_memory)  # the disk's weights, read one by one
+    assert model_fingerprint(copy.deepcopy(in_memory).to(torch.bfloat16)) != model_fingerprint(in_memory)
+    before = state(dispatched)
+    settings = {"layers": LAYERS, "pooling": "mean", "n_resamples": 2, "random_state": 0, "cache": tmp_path}
+    first = DepthProfile(dispatched, **settings).fit(tokens).profile_
+    calls = []
+    handle = dispatched.register_forward_pre_hook(lambda *_: calls.append(1))
+    try:
+        second = DepthProfile(dispatched, **settings).fit(tokens).profile_
+    finally:
+        handle.remove()
+    assert calls == []
+    np.testing.assert_array_equal(second[["id", "id_std"]], first[["id", "id_std"]])
+    assert state(dispatched) == before

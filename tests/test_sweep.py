@@ -201,6 +201,26 @@ def test_the_cluster_receives_the_data_once_per_worker(images, tmp_path, cluster
     assert set(held.values()) == {0}
 
 
+@pytest.mark.slow
+def test_on_a_dask_cluster_each_model_writes_its_cache_entry_once_and_a_second_sweep_reuses_it(
+    images, tmp_path, cluster
+):
+    specs = checkpoints(tmp_path, 3)
+    cache = tmp_path / "cache"
+    with joblib.parallel_config(backend="dask"):
+        first = profile_sweep(specs, images, architecture=architecture, cache=cache, **PARAMS)
+    assert_same_rows(first, specs)
+    written = {path: path.stat().st_mtime_ns for path in cache.rglob("*.f32")}
+    manifests = {path: path.read_text() for path in cache.rglob("manifest.json")}
+    assert len(manifests) == 3  # one entry per model
+    with joblib.parallel_config(backend="dask"):
+        second = profile_sweep(specs, images, architecture=architecture, cache=cache, **{**PARAMS, "n_resamples": 2})
+    # Nothing was written again: no row file, no manifest (a forward pass would have rewritten both).
+    assert {path: path.stat().st_mtime_ns for path in cache.rglob("*.f32")} == written
+    assert {path: path.read_text() for path in cache.rglob("manifest.json")} == manifests
+    np.testing.assert_allclose(second["id"], first["id"], rtol=1e-12, atol=0)
+
+
 def _transfers(client):
     """Each worker's incoming transfers, as the keys received, oldest first."""
     return client.run(lambda dask_worker: [key for entry in dask_worker.transfer_incoming_log for key in entry["keys"]])

@@ -515,6 +515,30 @@ def test_the_command_line_profiles_a_saved_language_model(saved_lm, texts, tmp_p
     assert "300 texts of texts.txt" in capsys.readouterr().out
 
 
+def test_the_command_line_keeps_the_activations_in_its_cache(saved_lm, texts, tmp_path):
+    import pandas as pd
+
+    from sklearn_id import GRIDEDimension
+    from sklearn_id._cli import main
+
+    text_file = tmp_path / "texts.txt"
+    text_file.write_text("\n".join(texts[:100]), encoding="utf-8")
+    cache = tmp_path / "cache"
+    argv = ["profile", "--model", f"hf:{saved_lm}", "--text", str(text_file), "--cache", str(cache), "--quiet"]
+    main([*argv, "--n-resamples", "0", "--device", "cpu", "--out", str(tmp_path / "first")])
+    written = {path: path.stat().st_mtime_ns for path in cache.rglob("*.f32")}
+    assert len({path.parent for path in written}) == 1 and len(written) == len(CHECKPOINTS["gpt2"])
+    main([*argv, "--estimator", "gride", "--n-resamples", "0", "--device", "cpu", "--out", str(tmp_path / "second")])
+    assert {path: path.stat().st_mtime_ns for path in cache.rglob("*.f32")} == written  # read, not written again
+    model = transformers.GPT2LMHeadModel.from_pretrained(saved_lm)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(saved_lm)
+    expected = DepthProfile(
+        model, tokenizer=tokenizer, id_estimator=GRIDEDimension(n1=2, n2=4), n_resamples=0, batch_size=64, device="cpu"
+    ).fit(texts[:100])
+    table = pd.read_csv(tmp_path / "second" / "profile.csv")
+    np.testing.assert_allclose(table["id"], expected.profile_["id"], rtol=1e-9)
+
+
 @pytest.mark.slow
 def test_the_command_line_gives_one_id_per_text(saved_lm, texts, tmp_path, capsys):
     import pandas as pd
