@@ -191,3 +191,16 @@ def test_the_model_is_left_as_it_was_after_a_cached_fit(gpt2, tokens, tmp_path):
     DepthProfile(gpt2, cache=tmp_path, **SETTINGS).fit(tokens)
     assert all(sub.training for sub in gpt2.modules())
     assert all(torch.equal(before[name], tensor) for name, tensor in gpt2.state_dict().items())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_on_cuda_the_cache_gives_the_profile_of_the_device(gpt2, tokens, tmp_path):
+    settings = {**SETTINGS, "device": "cuda"}
+    fresh = DepthProfile(gpt2, **settings).fit(tokens).profile_
+    DepthProfile(gpt2, cache=tmp_path, **settings).fit(tokens)
+    counter = ForwardCounter(gpt2)
+    cached = DepthProfile(gpt2, cache=tmp_path, **settings).fit(tokens).profile_
+    counter.remove()
+    assert counter.calls == 0
+    pd.testing.assert_frame_equal(cached, fresh)
+    assert all(parameter.device.type == "cpu" for parameter in gpt2.parameters())
