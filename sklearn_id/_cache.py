@@ -88,7 +88,7 @@ class CachedReader:
             "input_dtype": str(reader.dtype),
         }
         _, name = canonical(identity)
-        folder = Path(folder)
+        folder = Path(folder).expanduser()
         if folder.exists() and not folder.is_dir():
             raise ValueError(f"cache={str(folder)!r} is a file: pass a folder (it is created when missing).")
         self.entry = folder / name

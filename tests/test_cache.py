@@ -1,6 +1,7 @@
 """The activation cache: a second fit runs no forward pass, a stopped fit resumes, a changed model is another entry."""
 
 import json
+import threading
 
 import numpy as np
 import pandas as pd
@@ -204,3 +205,32 @@ def test_on_cuda_the_cache_gives_the_profile_of_the_device(gpt2, tokens, tmp_pat
     assert counter.calls == 0
     pd.testing.assert_frame_equal(cached, fresh)
     assert all(parameter.device.type == "cpu" for parameter in gpt2.parameters())
+
+
+def test_four_threads_share_one_entry_and_a_dataset_of_the_array_reads_it(tmp_path):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(6, 50), torch.nn.Tanh(), torch.nn.Linear(50, 20))
+    X = np.random.default_rng(1).standard_normal((300, 6)).astype(np.float32)
+    settings = {"random_state": 0, "device": "cpu", "batch_size": 32}
+    fresh = DepthProfile(model, **settings).fit(X).profile_
+    profiles = []
+    threads = [
+        threading.Thread(target=lambda: profiles.append(DepthProfile(model, cache=tmp_path, **settings).fit(X)))
+        for _ in range(4)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(profiles) == 4
+    for profile in profiles:
+        pd.testing.assert_frame_equal(profile.profile_, fresh)
+    (entry,) = tmp_path.iterdir()
+    # Each layer written once, by one of them: one file per layer, each exactly its rows long.
+    assert len(list(entry.glob("*.f32"))) == len(fresh)
+    assert sum(path.stat().st_size for path in entry.glob("*.f32")) == 4 * 300 * fresh["n_features"].sum()
+    counter = ForwardCounter(model)
+    dataset = torch.utils.data.TensorDataset(torch.as_tensor(X))
+    pd.testing.assert_frame_equal(DepthProfile(model, cache=tmp_path, **settings).fit(dataset).profile_, fresh)
+    counter.remove()
+    assert counter.calls == 0 and len(entries(tmp_path)) == 1
