@@ -38,6 +38,7 @@ import numpy as np
 
 from sklearn_id._fingerprints import canonical, data_fingerprint, model_fingerprint
 from sklearn_id._reader import RowWriter
+from sklearn_id._repeats import RepeatedSamples
 
 __all__ = ["CACHE_FORMAT", "CachedReader", "cache_size"]
 
@@ -77,11 +78,12 @@ class CachedReader:
         self.module = reader.module
         self.device = reader.device
         self.X = X
+        self.repeated = RepeatedSamples()
         identity = {
             "format": CACHE_FORMAT,
             "package": _package_version(),
             "model": model_fingerprint(reader.module),
-            "data": data_fingerprint(X),
+            "data": data_fingerprint(X, self.repeated),
             "n_samples": X.n_samples,
             "pooling": reader.pooling,
             "precision": reader.precision,
@@ -156,6 +158,8 @@ class CachedReader:
             state = self.manifest["layers"][layer]
             part = (feature_slices or {}).get(layer, slice(None))
             rows = np.array(self._rows(state)[:, part], dtype=np.float32)
+            if rows.shape[0] == self.X.n_samples:  # one row per sample: repeats get their first's (see _repeats)
+                self.repeated.apply(rows)
             if on_device:
                 import torch
 
@@ -232,8 +236,8 @@ class _DiskWriter(RowWriter):
         self.files[name].write(np.ascontiguousarray(rows.numpy(), dtype="<f4").tobytes())
         self.pending[name] += rows.shape[0]
 
-    def batch_done(self, stop):
-        super().batch_done(stop)
+    def batch_done(self, stop, batch):
+        self.written = stop  # the repeated samples are the cached reader's, from its fingerprint pass
         states = self.cache.manifest["layers"]
         for name, handle in self.files.items():
             handle.flush()

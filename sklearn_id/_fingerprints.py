@@ -72,8 +72,11 @@ def model_fingerprint(module):
     }
 
 
-def data_fingerprint(inputs):
+def data_fingerprint(inputs, repeated=None):
     """The hash of what the model is given (a :class:`~sklearn_id._inputs.ModelInput`), as a hex string.
+
+    ``repeated`` (a :class:`~sklearn_id._repeats.RepeatedSamples`), when
+    given, notes the repeated samples in the same pass over the batches.
 
     Examples
     --------
@@ -86,7 +89,9 @@ def data_fingerprint(inputs):
     """
     digest = hashlib.blake2b(digest_size=16)
     digest.update(f"{inputs.n_samples};".encode())  # not the kind: an array and its Dataset are the same inputs
-    for _, batch in inputs.batches(_HASH_BATCH):
+    for start, batch in inputs.batches(_HASH_BATCH):
+        if repeated is not None:
+            repeated.add(start, batch)
         mask = batch_mask(batch)
         tensors = sorted(batch.items()) if isinstance(batch, Mapping) else [("", batch)]
         if mask is not None:

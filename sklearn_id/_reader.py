@@ -22,6 +22,7 @@ from sklearn_id._device import DEVICE_CONSTRAINT, PRECISIONS, float32_precision,
 from sklearn_id._hooks import Capture, StopForward, first_tensor, forward_hooks, in_this_thread
 from sklearn_id._inputs import ModelInput, batch_length, batch_mask, batch_slice, batch_to, is_text
 from sklearn_id._pooling import POOLINGS, pool, pooled_width, resolve_pooling
+from sklearn_id._repeats import RepeatedSamples
 from sklearn_id._shared import SharedState
 from sklearn_id._warnings import find_stack_level
 
@@ -383,8 +384,8 @@ class ActivationReader:
         """Run the forward passes of :meth:`read` from sample ``start`` on, handing every output to ``writer``.
 
         ``writer`` is a :class:`RowWriter` (the activation cache's writes to
-        disk); its ``batch_done(stop)`` runs after each batch, once every
-        layer's rows up to sample ``stop`` are stored. Returns
+        disk); its ``batch_done(stop, batch)`` runs after each batch, once
+        every layer's rows up to sample ``stop`` are stored. Returns
         ``writer.result()``.
         """
         from tqdm.auto import tqdm
@@ -403,7 +404,7 @@ class ActivationReader:
                         writer.store(name, first + offset, tensor, batch_length(chunk), batch_mask(chunk))
                 if INPUT in layers:
                     writer.store(INPUT, first, batch_to(batch, "cpu", self.dtype), batch_length(batch), None)
-                writer.batch_done(first + batch_length(batch))
+                writer.batch_done(first + batch_length(batch), batch)
                 bar.update(batch_length(batch))
         return writer.result()
 
@@ -483,6 +484,8 @@ class RowWriter:
     Every output row is written, or the call fails: no uninitialised memory
     is ever returned as activations. ``rows`` is the one place an output
     becomes rows; a subclass (the activation cache) may store them elsewhere.
+    A sample that repeats an earlier one gets that sample's rows
+    (:mod:`sklearn_id._repeats`).
     """
 
     def __init__(self, inputs, reader, feature_slices, on_device):
@@ -494,6 +497,7 @@ class RowWriter:
         self.on_device = on_device
         self.outputs = {}
         self.written = 0
+        self.repeated = RepeatedSamples()
 
     def rows(self, name, start, tensor, expected, mask):
         """``tensor``, the output of ``expected`` samples from sample ``start``, pooled into rows; its pooling."""
@@ -522,8 +526,9 @@ class RowWriter:
             self.outputs[name] = self._empty((self.n_samples, rows.shape[1]))
         self.outputs[name][start : start + rows.shape[0]] = rows if self.on_device else rows.numpy()
 
-    def batch_done(self, stop):
-        """Every layer's rows of the samples before ``stop`` are stored."""
+    def batch_done(self, stop, batch):
+        """Every layer's rows of the samples before ``stop``, the last of them ``batch``'s, are stored."""
+        self.repeated.add(stop - batch_length(batch), batch)
         self.written = stop
 
     def _empty(self, shape):
@@ -546,6 +551,8 @@ class RowWriter:
             if isinstance(pieces, list):
                 joined = torch.cat(pieces)
                 self.outputs[name] = joined if self.on_device else joined.numpy()
+            if self.outputs[name].shape[0] == self.n_samples:  # one row per sample
+                self.repeated.apply(self.outputs[name])
         return self.outputs
 
 
