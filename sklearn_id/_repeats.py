@@ -53,11 +53,16 @@ def sample_keys(batch):
 
 
 def _host_values(tensor):
-    """A tensor's values as a numpy array on the host (bfloat16, which numpy lacks, as its 16-bit words)."""
+    """A tensor's values as a numpy array on the host, exactly: sparse ones densified, dtypes numpy lacks widened."""
     import torch
 
     host = tensor.detach().cpu()
-    return (host.view(torch.int16) if host.dtype == torch.bfloat16 else host).numpy()
+    if host.layout != torch.strided:
+        host = host.to_dense()
+    try:
+        return host.numpy()
+    except TypeError:  # bfloat16, float8 and the like: float64 holds each of their values exactly
+        return host.to(torch.float64 if host.is_floating_point() else torch.int64).numpy()
 
 
 class RepeatedSamples:
