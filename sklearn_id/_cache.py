@@ -135,7 +135,12 @@ class CachedReader:
         return list(self.manifest["producers"][layer])
 
     def fill(self, layers):
-        """Write the rows of every layer in ``layers`` the entry does not hold yet, in one pass over the data."""
+        """Write the rows of every layer in ``layers`` the entry does not hold yet, in one pass over the data.
+
+        An entry that holds them all is only read: a read-only folder serves it.
+        """
+        if all(self._complete(layer) for layer in layers):
+            return
         with _locked(self.entry):
             self.manifest = self._load()  # another fit may have written them meanwhile
             missing = [layer for layer in dict.fromkeys(layers) if not self._complete(layer)]
