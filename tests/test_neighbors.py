@@ -224,3 +224,20 @@ def test_duplicates_in_a_tensor_are_collapsed_like_in_an_array(curved_data):
         found = distinct_neighbor_distances(torch.from_numpy(X), [1, 2])
     np.testing.assert_allclose(found[0], expected[0], rtol=1e-12)
     np.testing.assert_array_equal(found[1], expected[1])
+
+
+def test_searches_of_many_neighbours_run_in_locality_order_and_give_the_brute_force_result():
+    # More rows than two blocks and k >= 16: the rows are searched sorted along their first principal
+    # direction. A lattice far from the origin has exact ties at every rank (broken by the lower column) and
+    # integer squared distances, exact in float64, so the brute force is the truth to the last bit.
+    rng = np.random.default_rng(3)
+    X = rng.integers(0, 12, size=(4200, 3)).astype(np.float64) + 1e3
+    squared = cdist(X, X, "sqeuclidean")
+    np.fill_diagonal(squared, np.inf)
+    columns = np.broadcast_to(np.arange(len(X)), squared.shape)
+    truth = np.lexsort((columns, squared), axis=1)[:, :20]  # by value, then by column
+    distances, indices = kneighbors(X, 20)
+    np.testing.assert_array_equal(indices, truth)
+    np.testing.assert_array_equal(distances, np.sqrt(np.take_along_axis(squared, truth, axis=1)))
+    at = neighbor_distances_at(X, [1, 7, 20])
+    np.testing.assert_array_equal(at, distances[:, [0, 6, 19]])
