@@ -193,7 +193,10 @@ class CachedReader:
         path = self.entry / _MANIFEST
         if not path.exists():
             return {"identity": self._identity, "listing": None, "producers": {}, "layers": {}}
-        manifest = json.loads(path.read_text())
+        try:
+            manifest = json.loads(path.read_text())
+        except json.JSONDecodeError:
+            manifest = {}
         if manifest.get("identity") != self._identity:
             raise ValueError(
                 f"The cache entry {self.entry} belongs to another model, data or setting than its name says "

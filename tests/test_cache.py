@@ -179,6 +179,9 @@ def test_a_damaged_manifest_or_a_file_as_folder_is_a_clear_error(gpt2, tokens, t
     (entry / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(ValueError, match="delete that folder"):
         DepthProfile(gpt2, cache=tmp_path, **SETTINGS).fit(tokens)
+    (entry / "manifest.json").write_text('{"identity": {"form')  # cut short
+    with pytest.raises(ValueError, match="delete that folder"):
+        DepthProfile(gpt2, cache=tmp_path, **SETTINGS).fit(tokens)
     afile = tmp_path / "afile"
     afile.write_text("")
     with pytest.raises(ValueError, match="is a file"):
