@@ -74,6 +74,9 @@ class CachedReader:
     """
 
     def __init__(self, reader, folder, X):
+        folder = Path(folder).expanduser()
+        if folder.exists() and not folder.is_dir():
+            raise ValueError(f"cache={str(folder)!r} is a file: pass a folder (it is created when missing).")
         self.reader = reader
         self.module = reader.module
         self.device = reader.device
@@ -90,9 +93,6 @@ class CachedReader:
             "input_dtype": str(reader.dtype),
         }
         _, name = canonical(identity)
-        folder = Path(folder).expanduser()
-        if folder.exists() and not folder.is_dir():
-            raise ValueError(f"cache={str(folder)!r} is a file: pass a folder (it is created when missing).")
         self.entry = folder / name
         try:
             self.entry.mkdir(parents=True, exist_ok=True)
@@ -186,7 +186,7 @@ class CachedReader:
         return path.exists() and path.stat().st_size >= 4 * state["rows"] * state["width"]
 
     def _check_inputs(self, X):
-        if X is not self.X and self.reader.inputs(X) is not self.X:
+        if X is not self.X:
             raise ValueError("This cached reader serves the data it was made with; make another one for other data.")
 
     def _load(self):

@@ -10,16 +10,15 @@ through BLAKE2b (about 1 GB/s on one core): seconds for an 8B-parameter
 model, against the hour its activations take to extract.
 
 The inputs' fingerprint hashes what the model is given, sample after sample
-and independent of the batch size: each batch's tensors, and for token
-batches only each sample's real tokens (attention mask 1) and their count,
-so texts are hashed as the token ids their tokenizer made.
+and independent of the batch size: each sample's tensors, and for token
+batches only its real tokens (attention mask 1), so texts are hashed as the
+token ids their tokenizer made.
 """
 
 import hashlib
 import json
-from collections.abc import Mapping
 
-from sklearn_id._inputs import batch_mask
+from sklearn_id._repeats import sample_keys
 
 __all__ = ["canonical", "data_fingerprint", "model_fingerprint"]
 
@@ -75,8 +74,10 @@ def model_fingerprint(module):
 def data_fingerprint(inputs, repeated=None):
     """The hash of what the model is given (a :class:`~sklearn_id._inputs.ModelInput`), as a hex string.
 
-    ``repeated`` (a :class:`~sklearn_id._repeats.RepeatedSamples`), when
-    given, notes the repeated samples in the same pass over the batches.
+    The hash of every sample's digest in order (:func:`~sklearn_id._repeats.sample_keys`:
+    its tensors, only the real tokens of a token batch). ``repeated`` (a
+    :class:`~sklearn_id._repeats.RepeatedSamples`), when given, notes the
+    repeated samples from the same digests.
 
     Examples
     --------
@@ -88,18 +89,9 @@ def data_fingerprint(inputs, repeated=None):
     False
     """
     digest = hashlib.blake2b(digest_size=16)
-    digest.update(f"{inputs.n_samples};".encode())  # not the kind: an array and its Dataset are the same inputs
     for start, batch in inputs.batches(_HASH_BATCH):
-        if repeated is not None:
-            repeated.add(start, batch)
-        mask = batch_mask(batch)
-        tensors = sorted(batch.items()) if isinstance(batch, Mapping) else [("", batch)]
-        if mask is not None:
-            digest.update(_tensor_bytes(mask.sum(dim=1)))
-        for key, tensor in tensors:
-            real = tensor[mask.bool()] if mask is not None and tensor.shape[:2] == mask.shape else tensor
-            digest.update(f"{key}:{tuple(tensor.shape[1:])}:{tensor.dtype};".encode())
-            digest.update(_tensor_bytes(real))
+        keys = sample_keys(batch) if repeated is None else repeated.add(start, batch)
+        digest.update(b"".join(keys))  # not the input's kind: an array and its Dataset are the same inputs
     return digest.hexdigest()
 
 

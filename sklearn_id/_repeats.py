@@ -73,8 +73,8 @@ class RepeatedSamples:
     >>> import numpy as np, torch
     >>> from sklearn_id._repeats import RepeatedSamples
     >>> repeats = RepeatedSamples()
-    >>> repeats.add(0, torch.tensor([[1.0], [2.0]]))
-    >>> repeats.add(2, torch.tensor([[1.0]]))
+    >>> keys = repeats.add(0, torch.tensor([[1.0], [2.0]]))
+    >>> keys = repeats.add(2, torch.tensor([[1.0]]))
     >>> repeats.apply(np.array([[10.0], [20.0], [10.000001]]))[:, 0].tolist()
     [10.0, 20.0, 10.0]
     """
@@ -84,11 +84,13 @@ class RepeatedSamples:
         self._repeats = []
 
     def add(self, start, batch):
-        """Note the samples of ``batch`` (samples ``start`` on) that repeat an earlier sample."""
-        for offset, key in enumerate(sample_keys(batch)):
+        """Note the samples of ``batch`` (samples ``start`` on) that repeat an earlier sample; their digests."""
+        keys = sample_keys(batch)
+        for offset, key in enumerate(keys):
             first = self._first.setdefault(key, start + offset)
             if first != start + offset:
                 self._repeats.append((start + offset, first))
+        return keys
 
     def apply(self, rows):
         """``rows`` (one per sample, an array or a tensor) with each repeat's row replaced by its first's, in place."""

@@ -232,6 +232,7 @@ def test_searches_of_many_neighbours_run_in_locality_order_and_give_the_brute_fo
     # integer squared distances, exact in float64, so the brute force is the truth to the last bit.
     rng = np.random.default_rng(3)
     X = rng.integers(0, 12, size=(4200, 3)).astype(np.float64) + 1e3
+    given = X.copy()
     squared = cdist(X, X, "sqeuclidean")
     np.fill_diagonal(squared, np.inf)
     columns = np.broadcast_to(np.arange(len(X)), squared.shape)
@@ -241,3 +242,4 @@ def test_searches_of_many_neighbours_run_in_locality_order_and_give_the_brute_fo
     np.testing.assert_array_equal(distances, np.sqrt(np.take_along_axis(squared, truth, axis=1)))
     at = neighbor_distances_at(X, [1, 7, 20])
     np.testing.assert_array_equal(at, distances[:, [0, 6, 19]])
+    np.testing.assert_array_equal(X, given)  # the order is found on a copy: the caller's rows are untouched

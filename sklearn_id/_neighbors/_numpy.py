@@ -185,8 +185,8 @@ def _locality_order(X, n_neighbors, block_size):
     n_samples = X.shape[0]
     if n_neighbors < _LOCALITY_MIN_NEIGHBORS or n_samples <= 2 * block_size:
         return None
-    mean = X.mean(axis=0, dtype=np.float64)
-    sample = np.asarray(X[:: max(1, n_samples // 2048)], dtype=np.float64) - mean
+    sample = np.array(X[:: max(1, n_samples // 2048)], dtype=np.float64)  # a copy: centred in place below
+    sample -= sample.mean(axis=0)
     direction = np.random.default_rng(0).standard_normal(X.shape[1])
     for _ in range(8):
         direction = sample.T @ (sample @ direction)
@@ -194,7 +194,8 @@ def _locality_order(X, n_neighbors, block_size):
         if not np.isfinite(norm) or norm == 0:
             return None
         direction /= norm
-    return np.argsort(np.asarray(X, dtype=np.float64) @ direction, kind="stable")
+    # In X's own dtype: no float64 copy of a float32 layer (the order needs no more digits).
+    return np.argsort(X @ direction.astype(X.dtype), kind="stable")
 
 
 def _nested_search(X, n_neighbors, n_levels, block_size, order=None):
